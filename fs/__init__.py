@@ -1,0 +1,1 @@
+"""The pyfuse3 filesystem behind ``pit mount`` (built by the data issue)."""

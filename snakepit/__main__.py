@@ -1,0 +1,5 @@
+import sys
+
+from snakepit.main import main
+
+sys.exit(main())

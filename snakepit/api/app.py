@@ -1,0 +1,79 @@
+"""The Quart-Trio application: route families, one error renderer, access log, body draining."""
+
+import logging
+from typing import Any
+
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from snakepit.api import aliases, groups, hello, users
+from snakepit.api.requests import read_body
+from snakepit.api.routing import RouteSpec
+from snakepit.errors import ApiError
+from snakepit.services import Services
+
+log = logging.getLogger("snakepit.http")
+
+#: The route families; each module has ``create_routes(services) -> Routes``.
+ROUTE_MODULES = (hello, users, groups, aliases)
+
+
+def create_app(services: Services) -> QuartTrio:
+    """Build the HTTP application around ``services``."""
+    app = QuartTrio("snakepit")
+    app.config["MAX_CONTENT_LENGTH"] = services.config.max_body_size
+    app.config["BODY_TIMEOUT"] = 60
+    app.config["JSON_SORT_KEYS"] = False
+    specs: list[RouteSpec] = []
+    for module in ROUTE_MODULES:
+        routes = module.create_routes(services)
+        app.register_blueprint(routes.blueprint)
+        specs.extend(routes.specs)
+    app.extensions["snakepit_routes"] = specs
+
+    @app.errorhandler(ApiError)
+    async def render_api_error(error: ApiError) -> tuple[dict[str, Any], int]:
+        return error.body(), error.status
+
+    @app.errorhandler(HTTPException)
+    async def render_http_error(error: HTTPException) -> tuple[dict[str, Any], int]:
+        status = error.code or 500
+        if status == 404:
+            message = f"No such route: {request.method} {request.path}"
+        elif status == 405:
+            message = f"Method {request.method} not allowed on {request.path}"
+        elif status == 413:
+            message = f"Request body larger than {services.config.max_body_size} bytes"
+        else:
+            message = error.description or error.name
+        return {"message": message}, status
+
+    @app.errorhandler(Exception)
+    async def render_unexpected(error: Exception) -> tuple[dict[str, Any], int]:
+        log.error("Unhandled error in %s %s", request.method, request.path, exc_info=error)
+        return {"message": "Internal error; the service log has the details"}, 500
+
+    @app.after_request
+    async def finish(response: Response) -> Response:
+        # An unread body can stall the next request on a keep-alive connection (platform.md).
+        try:
+            await read_body()
+        except ApiError:
+            response.headers["Connection"] = "close"
+        if services.config.debug_http or response.status_code >= 400:
+            log.info(
+                '%s "%s %s" %d',
+                request.remote_addr,
+                request.method,
+                request.full_path.rstrip("?"),
+                response.status_code,
+            )
+        return response
+
+    return app
+
+
+def route_specs(app: QuartTrio) -> list[RouteSpec]:
+    """Every declared route with its access level (for tests and documentation)."""
+    return list(app.extensions["snakepit_routes"])

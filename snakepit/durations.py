@@ -1,0 +1,99 @@
+"""Parsing of human time values such as ``30s``, ``5m``, ``1h30m`` or ``1d``.
+
+The published service parsed these with npm ``parse-duration``: the value is the sum of all
+``<number><unit>`` fragments and a number without a unit counts as milliseconds. We keep that
+meaning, but reject anything that does not parse completely instead of silently reading zero.
+"""
+
+import re
+
+#: Seconds per unit; plural forms are accepted by stripping a trailing ``s``.
+UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "microsecond": 1e-6,
+    "ms": 1e-3,
+    "millisecond": 1e-3,
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hour": 3600.0,
+    "d": 86400.0,
+    "day": 86400.0,
+    "w": 604800.0,
+    "wk": 604800.0,
+    "week": 604800.0,
+    "month": 30.4375 * 86400.0,
+    "y": 365.25 * 86400.0,
+    "yr": 365.25 * 86400.0,
+    "year": 365.25 * 86400.0,
+}
+
+_FRAGMENT = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Zµμ]*)\s*")
+
+
+class DurationError(ValueError):
+    """A time value that cannot be read."""
+
+
+def _unit_seconds(unit: str) -> float:
+    if unit == "":
+        return 1e-3
+    unit = unit.lower()
+    if unit in UNIT_SECONDS:
+        return UNIT_SECONDS[unit]
+    if unit.endswith("s") and unit[:-1] in UNIT_SECONDS:
+        return UNIT_SECONDS[unit[:-1]]
+    raise DurationError(f"unknown time unit {unit!r}")
+
+
+def parse_duration_s(value: str | int | float) -> float:
+    """Read a time value and return it in seconds.
+
+    Args:
+        value: ``"1h30m"``, ``"30s"``, ``"1d"``, ``"1500"`` (milliseconds) or a plain number
+            (milliseconds, as the published service read ``pollInterval: 1000``).
+
+    Raises:
+        DurationError: the value is empty, negative, has an unknown unit or trailing garbage.
+    """
+    if isinstance(value, bool):
+        raise DurationError("expected a time such as 30s, 5m or 1h30m, got a boolean")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise DurationError("a time cannot be negative")
+        return float(value) / 1000.0
+    if not isinstance(value, str):
+        raise DurationError(f"expected a time such as 30s, 5m or 1h30m, got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise DurationError("empty time value")
+    total = 0.0
+    position = 0
+    while position < len(text):
+        match = _FRAGMENT.match(text, position)
+        if match is None or match.end() == position:
+            raise DurationError(f"cannot read {value!r} as a time such as 30s, 5m or 1h30m")
+        total += float(match.group(1)) * _unit_seconds(match.group(2))
+        position = match.end()
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds compactly (``90`` → ``1m30s``) for messages and logs."""
+    whole = int(round(seconds))
+    if whole == 0 and seconds > 0:
+        return f"{seconds * 1000:g}ms"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, whole = divmod(whole, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts) or "0s"

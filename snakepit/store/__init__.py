@@ -1,0 +1,5 @@
+"""Persistence in SQLite: one database file in the data root, migrated forward on open."""
+
+from snakepit.store.database import Database, StoreError
+
+__all__ = ["Database", "StoreError"]

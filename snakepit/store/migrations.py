@@ -1,0 +1,93 @@
+"""Forward-only schema migrations, tracked in SQLite's ``user_version``.
+
+Each entry of :data:`MIGRATIONS` takes the schema from version ``n - 1`` to ``n``. Never edit a
+migration that has shipped: add a new one. ``tests/data/schema_v1.sql`` is a database made by the
+first schema; the tests migrate it to the newest version.
+"""
+
+import sqlite3
+
+#: Migration scripts; index 0 creates version 1.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: accounts
+    """
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        password TEXT NOT NULL,
+        admin INTEGER NOT NULL DEFAULT 0,
+        fullname TEXT,
+        email TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE groups (
+        id TEXT PRIMARY KEY,
+        title TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE memberships (
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, group_id)
+    );
+    CREATE TABLE aliases (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
+    """,
+    # 2: token revocation on password change, and auto-sharing of jobs with groups
+    """
+    ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE autoshares (
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, group_id)
+    );
+    """,
+    # 3: job numbers; AUTOINCREMENT never hands out a number twice, even after deletions
+    """
+    CREATE TABLE pits (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at TEXT NOT NULL
+    );
+    """,
+)
+
+#: The schema version this code writes.
+LATEST_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(sqlite3.DatabaseError):
+    """The database was written by a newer Snakepit."""
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    return int(connection.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(connection: sqlite3.Connection, target: int = LATEST_VERSION) -> int:
+    """Apply the missing migrations up to ``target``, each in its own transaction.
+
+    Returns:
+        The version the database had before.
+
+    Raises:
+        SchemaTooNew: the database is newer than ``target``.
+    """
+    before = schema_version(connection)
+    if before > target:
+        raise SchemaTooNew(
+            f"schema version {before} is newer than this Snakepit understands ({target})"
+        )
+    for version in range(before + 1, target + 1):
+        script = MIGRATIONS[version - 1]
+        statements = [part.strip() for part in script.split(";") if part.strip()]
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {version:d}")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+    return before

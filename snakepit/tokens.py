@@ -1,0 +1,111 @@
+"""Session tokens: JSON Web Tokens signed with HS256, as the published service issued them.
+
+The payload is ``{"user", "iat", "exp", "gen"}``. ``gen`` is the user's token generation: changing
+a password increments it, which makes every older token invalid. The secret is the raw content
+of the ``tokenSecretPath`` file.
+
+    TokenError
+    ├── TokenInvalid   (malformed, bad signature, wrong algorithm)
+    ├── TokenExpired
+    └── TokenTooFar    (expires later than now + tokenTTL: not one of ours)
+"""
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import hmac
+import json
+
+_HEADER = {"alg": "HS256", "typ": "JWT"}
+#: Tokens longer than this are refused before any parsing.
+MAX_TOKEN_LENGTH = 4096
+
+
+class TokenError(Exception):
+    """A token that cannot be accepted."""
+
+
+class TokenInvalid(TokenError):
+    pass
+
+
+class TokenExpired(TokenError):
+    pass
+
+
+class TokenTooFar(TokenError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Claims:
+    user: str
+    issued_at: int
+    expires_at: int
+    generation: int
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise TokenInvalid("not base64url") from None
+
+
+def _sign(secret: bytes, signing_input: bytes) -> bytes:
+    return hmac.new(secret, signing_input, hashlib.sha256).digest()
+
+
+def issue_token(secret: bytes, user: str, generation: int, *, now: float, ttl_s: float) -> str:
+    """Sign a token for ``user`` that expires ``ttl_s`` seconds after ``now``."""
+    issued_at = int(now)
+    payload = {"user": user, "iat": issued_at, "exp": issued_at + int(ttl_s), "gen": generation}
+    head = _b64encode(json.dumps(_HEADER, separators=(",", ":")).encode())
+    body = _b64encode(json.dumps(payload, separators=(",", ":")).encode())
+    signing_input = f"{head}.{body}".encode("ascii")
+    return f"{head}.{body}.{_b64encode(_sign(secret, signing_input))}"
+
+
+def verify_token(secret: bytes, token: str, *, now: float, ttl_s: float) -> Claims:
+    """Check a token's signature and lifetime and return its claims.
+
+    Raises:
+        TokenInvalid: malformed, not HS256, or the signature does not match.
+        TokenExpired: ``exp`` has passed.
+        TokenTooFar: ``exp`` lies further ahead than ``now + ttl_s``.
+    """
+    if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        raise TokenInvalid("malformed")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenInvalid("malformed")
+    head, body, signature = parts
+    expected = _sign(secret, f"{head}.{body}".encode("ascii"))
+    if not hmac.compare_digest(expected, _b64decode(signature)):
+        raise TokenInvalid("bad signature")
+    try:
+        header = json.loads(_b64decode(head))
+        payload = json.loads(_b64decode(body))
+    except (ValueError, UnicodeDecodeError):
+        raise TokenInvalid("malformed") from None
+    if not isinstance(header, dict) or header.get("alg") != "HS256":
+        raise TokenInvalid("wrong algorithm")
+    if not isinstance(payload, dict):
+        raise TokenInvalid("malformed")
+    user, issued_at = payload.get("user"), payload.get("iat")
+    expires_at, generation = payload.get("exp"), payload.get("gen", 0)
+    if not isinstance(user, str) or not all(
+        isinstance(value, int) and not isinstance(value, bool)
+        for value in (issued_at, expires_at, generation)
+    ):
+        raise TokenInvalid("malformed claims")
+    if expires_at <= now:
+        raise TokenExpired("expired")
+    if expires_at > now + ttl_s + 1:
+        raise TokenTooFar("expires too late")
+    return Claims(user, issued_at, expires_at, generation)
