@@ -10,7 +10,7 @@ class User:
     admin: bool
     fullname: str | None
     email: str | None
-    token_generation: int
+    token_key: str
     groups: tuple[str, ...] = ()
     autoshare: tuple[str, ...] = ()
 

@@ -55,7 +55,7 @@ async def serve(
         StoreError: the database cannot be opened.
         OSError: the address cannot be bound.
     """
-    shutdown = shutdown or trio.Event()
+    shutdown = trio.Event() if shutdown is None else shutdown
     services = await trio.to_thread.run_sync(_open_services, config)
     http_stopped = trio.Event()
 

@@ -1,7 +1,8 @@
 """Session tokens: JSON Web Tokens signed with HS256, as the published service issued them.
 
-The payload is ``{"user", "iat", "exp", "gen"}``. ``gen`` is the user's token generation: changing
-a password increments it, which makes every older token invalid. The secret is the raw content
+The payload is ``{"user", "iat", "exp", "key"}``. ``key`` is the user's token key, a random value
+drawn when the account is created and again whenever its password changes: a token carrying
+an older key (an old password's, or a deleted account's of the same name) is refused. The secret is the raw content
 of the ``tokenSecretPath`` file.
 
     TokenError
@@ -43,7 +44,7 @@ class Claims:
     user: str
     issued_at: int
     expires_at: int
-    generation: int
+    key: str
 
 
 def _b64encode(data: bytes) -> str:
@@ -61,10 +62,10 @@ def _sign(secret: bytes, signing_input: bytes) -> bytes:
     return hmac.new(secret, signing_input, hashlib.sha256).digest()
 
 
-def issue_token(secret: bytes, user: str, generation: int, *, now: float, ttl_s: float) -> str:
+def issue_token(secret: bytes, user: str, key: str, *, now: float, ttl_s: float) -> str:
     """Sign a token for ``user`` that expires ``ttl_s`` seconds after ``now``."""
     issued_at = int(now)
-    payload = {"user": user, "iat": issued_at, "exp": issued_at + int(ttl_s), "gen": generation}
+    payload = {"user": user, "iat": issued_at, "exp": issued_at + int(ttl_s), "key": key}
     head = _b64encode(json.dumps(_HEADER, separators=(",", ":")).encode())
     body = _b64encode(json.dumps(payload, separators=(",", ":")).encode())
     signing_input = f"{head}.{body}".encode("ascii")
@@ -98,14 +99,18 @@ def verify_token(secret: bytes, token: str, *, now: float, ttl_s: float) -> Clai
     if not isinstance(payload, dict):
         raise TokenInvalid("malformed")
     user, issued_at = payload.get("user"), payload.get("iat")
-    expires_at, generation = payload.get("exp"), payload.get("gen", 0)
-    if not isinstance(user, str) or not all(
-        isinstance(value, int) and not isinstance(value, bool)
-        for value in (issued_at, expires_at, generation)
+    expires_at, key = payload.get("exp"), payload.get("key")
+    if (
+        not isinstance(user, str)
+        or not isinstance(key, str)
+        or not all(
+            isinstance(value, int) and not isinstance(value, bool)
+            for value in (issued_at, expires_at)
+        )
     ):
         raise TokenInvalid("malformed claims")
     if expires_at <= now:
         raise TokenExpired("expired")
     if expires_at > now + ttl_s + 1:
         raise TokenTooFar("expires too late")
-    return Claims(user, issued_at, expires_at, generation)
+    return Claims(user, issued_at, expires_at, key)

@@ -5,6 +5,7 @@ the published service answered 400 for a forged token, which left its client stu
 """
 
 import enum
+import hmac
 
 from quart import request
 
@@ -52,7 +53,7 @@ async def signed_in_user(services: Services, access: Access) -> User | None:
     user = await services.database.read(lambda c: accounts.get_user(c, claims.user))
     if user is None:
         raise Unauthorized("Token for unknown user")
-    if user.token_generation != claims.generation:
+    if not hmac.compare_digest(user.token_key, claims.key):
         raise Unauthorized("Token revoked: the password has changed since it was issued")
     if access is Access.ADMIN and not user.admin:
         raise Forbidden("Forbidden: only administrators may do this")

@@ -62,7 +62,7 @@ def create_routes(services: Services) -> Routes:
         return issue_token(
             config.token_secret,
             user.id,
-            user.token_generation,
+            user.token_key,
             now=services.clock(),
             ttl_s=config.token_ttl_s,
         )

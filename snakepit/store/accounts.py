@@ -4,11 +4,17 @@ Plain functions over a ``sqlite3.Connection``, run by :class:`~snakepit.store.Da
 thread: reads through ``database.read(fn)``, changes through ``database.write(fn)``.
 """
 
+import secrets
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from snakepit.models import Alias, Group, User
+
+
+def new_token_key() -> str:
+    """A fresh random token key: tokens signed with any earlier key stop working."""
+    return secrets.token_hex(16)
 
 
 def _now() -> str:
@@ -20,7 +26,7 @@ def _now() -> str:
 
 def get_user(connection: sqlite3.Connection, user_id: str) -> User | None:
     row = connection.execute(
-        "SELECT id, password, admin, fullname, email, token_generation FROM users WHERE id = ?",
+        "SELECT id, password, admin, fullname, email, token_key FROM users WHERE id = ?",
         (user_id,),
     ).fetchone()
     if row is None:
@@ -37,7 +43,7 @@ def get_user(connection: sqlite3.Connection, user_id: str) -> User | None:
         admin=bool(row["admin"]),
         fullname=row["fullname"],
         email=row["email"],
-        token_generation=row["token_generation"],
+        token_key=row["token_key"],
         groups=tuple(r[0] for r in groups),
         autoshare=tuple(r[0] for r in autoshare),
     )
@@ -64,9 +70,9 @@ def insert_user(
         return None
     first = connection.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None
     connection.execute(
-        "INSERT INTO users (id, password, admin, fullname, email, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (user_id, password_hash, int(admin or first), fullname, email, _now()),
+        "INSERT INTO users (id, password, admin, fullname, email, created_at, token_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (user_id, password_hash, int(admin or first), fullname, email, _now(), new_token_key()),
     )
     return admin or first
 
@@ -90,9 +96,8 @@ def update_user(
         connection.execute("UPDATE users SET admin = ? WHERE id = ?", (int(admin), user_id))
     if password_hash is not None:
         connection.execute(
-            "UPDATE users SET password = ?, token_generation = token_generation + 1"
-            " WHERE id = ?",
-            (password_hash, user_id),
+            "UPDATE users SET password = ?, token_key = ? WHERE id = ?",
+            (password_hash, new_token_key(), user_id),
         )
     if autoshare is not None:
         connection.execute("DELETE FROM autoshares WHERE user_id = ?", (user_id,))

@@ -36,7 +36,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: token revocation on password change, and auto-sharing of jobs with groups
     """
-    ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN token_key TEXT NOT NULL DEFAULT '';
     CREATE TABLE autoshares (
         user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
         group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,

@@ -1,0 +1,725 @@
+"""Load benchmark of the Snakepit HTTP API against the real service.
+
+What is measured
+    The service is started as it runs in production (``python -m snakepit serve`` with a YAML
+    configuration, a SQLite database and a token secret in a temporary folder). A user is
+    registered and signs in, then 50 keep-alive clients send authenticated ``GET /users/bench``
+    for 20 s: one request in flight per connection, the next sent as soon as the answer is
+    complete. That request is the tracked figure because nearly every API call goes through the
+    same path: hypercorn, Quart routing, token check (HMAC + JSON), one SQLite read in a worker
+    thread, JSON rendering. Only 200 answers count as successes; anything else is an error.
+
+Why ratios
+    Absolute figures depend on the machine, and the machines this runs on are shared and noisy.
+    So the same run also measures two baselines with the same load generator:
+
+    * raw ASGI: a trivial ASGI callable (200, a small fixed JSON body) served by hypercorn's trio
+      worker with the service's hypercorn settings. It is the ceiling of the HTTP stack on this
+      machine at this moment; ``auth / raw`` is the share of it the service keeps.
+    * ``GET /hello`` on the real service (no token, no database), for a third of the duration:
+      the cost of Quart + the service's middleware without authentication and storage.
+
+    The load generator runs in its own process (its own GIL) and speaks HTTP/1.1 over plain
+    sockets with ``selectors``, which costs far less CPU per request than an HTTP client library,
+    so on a 2-core machine it takes as little as possible from the server. The CPU time used by
+    the server and by the load generator in each phase is reported, to show which side is the
+    bottleneck.
+
+Memory
+    The service's resident memory after the load: VmRSS and the peak VmHWM from /proc.
+
+Usage
+    .venv/bin/python bench/api.py [--duration 20] [--clients 50] [--json]
+
+Exit status: 0 whatever the verdicts (this is a report); 1 when the service or a baseline
+cannot be started or the load generator fails; 3 when more than 1% of the requests of a phase
+failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+USER = "bench"
+PASSWORD = "benchpassword1"
+
+TARGET_RPS = 1000.0
+TARGET_P99_MS = 50.0
+TARGET_RSS_MB = 100.0
+MAX_ERROR_RATE = 0.01
+
+EXIT_OK = 0
+EXIT_SETUP_FAILED = 1
+EXIT_TOO_MANY_ERRORS = 3
+
+#: How long a server may take to answer its first request after being started.
+START_TIMEOUT_S = 30.0
+#: SIGTERM, then this long to exit before SIGKILL.
+STOP_GRACE_S = 5.0
+
+
+class BenchError(Exception):
+    """The benchmark cannot go on (a server does not start, the load generator fails)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Load generator: runs in its own process (``api.py _loadgen SPEC``), prints a JSON result.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadSpec:
+    """What one load phase sends, to where, for how long."""
+
+    port: int
+    path: str
+    clients: int
+    duration_s: float
+    warmup_s: float = 1.0
+    timeout_s: float = 10.0
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: A response body must contain this to count as a success.
+    expect: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadResult:
+    """What the load generator saw in the measured window (after the warm-up)."""
+
+    ok: int
+    errors: dict[str, int]
+    elapsed_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+    cpu_s: float
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def error_rate(self) -> float:
+        total = self.ok + self.error_count
+        return self.error_count / total if total else 1.0
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+class ProtocolError(Exception):
+    """A response the load generator cannot frame (no Content-Length, bad status line)."""
+
+
+def build_request(spec: LoadSpec) -> bytes:
+    lines = [f"GET {spec.path} HTTP/1.1", f"Host: {HOST}:{spec.port}", "Accept: */*"]
+    lines += [f"{name}: {value}" for name, value in spec.headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def parse_response(buffer: bytearray) -> tuple[int, int, int, bool] | None:
+    """Frame one response at the start of ``buffer``.
+
+    Returns:
+        ``None`` while incomplete, else (status, body start, response end, connection closes).
+
+    Raises:
+        ProtocolError: the status line or Content-Length is missing or malformed.
+    """
+    head_end = buffer.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = bytes(buffer[:head_end]).lower()
+    if not head.startswith(b"http/1.1 ") or len(head) < 12:
+        raise ProtocolError("bad status line")
+    status = int(head[9:12])
+    start = head.find(b"\r\ncontent-length:")
+    if start < 0:
+        raise ProtocolError("no content-length")
+    stop = head.find(b"\r\n", start + 2)
+    length = int(head[start + 17 : stop if stop >= 0 else len(head)])
+    body_start = head_end + 4
+    end = body_start + length
+    if len(buffer) < end:
+        return None
+    return status, body_start, end, b"\r\nconnection: close" in head
+
+
+class _Connection:
+    __slots__ = ("buffer", "sent_ns", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.sent_ns = 0
+
+
+class LoadGenerator:
+    """``clients`` keep-alive connections, each with one request in flight at a time."""
+
+    def __init__(self, spec: LoadSpec) -> None:
+        self.spec = spec
+        self.request = build_request(spec)
+        self.selector = selectors.DefaultSelector()
+        self.latencies_ns: list[int] = []
+        self.statuses: collections.Counter[str] = collections.Counter()
+        self.errors: collections.Counter[str] = collections.Counter()
+        self.record_from_ns = 0
+        self.stop_at_ns = 0
+        self.last_done_ns = 0
+        self.active = 0
+        self.expect = spec.expect.encode() if spec.expect else None
+
+    def run(self) -> LoadResult:
+        connections = [self._connect() for _ in range(self.spec.clients)]
+        cpu_start = time.process_time()
+        start = time.perf_counter_ns()
+        self.record_from_ns = start + int(self.spec.warmup_s * 1e9)
+        self.stop_at_ns = self.record_from_ns + int(self.spec.duration_s * 1e9)
+        self.last_done_ns = self.record_from_ns
+        for connection in connections:
+            if connection is not None:
+                self.active += 1
+                self._send(connection, start)
+        self._loop()
+        return self._result(time.process_time() - cpu_start)
+
+    def _connect(self) -> _Connection | None:
+        try:
+            sock = socket.create_connection((HOST, self.spec.port), timeout=self.spec.timeout_s)
+        except OSError:
+            self.errors["connect"] += 1
+            return None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = _Connection(sock)
+        self.selector.register(sock, selectors.EVENT_READ, connection)
+        return connection
+
+    def _send(self, connection: _Connection, now_ns: int) -> None:
+        connection.sent_ns = now_ns
+        try:
+            connection.sock.sendall(self.request)
+        except OSError:
+            self._fail(connection, "send", now_ns)
+
+    def _loop(self) -> None:
+        next_sweep_ns = time.perf_counter_ns() + 500_000_000
+        while self.active:
+            events = self.selector.select(0.5)
+            now_ns = time.perf_counter_ns()
+            for key, _ in events:
+                self._on_readable(key.data, now_ns)
+            if now_ns >= next_sweep_ns:
+                self._sweep_timeouts(now_ns)
+                next_sweep_ns = now_ns + 500_000_000
+
+    def _on_readable(self, connection: _Connection, now_ns: int) -> None:
+        try:
+            data = connection.sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._fail(connection, "closed by server", now_ns)
+            return
+        buffer = connection.buffer
+        buffer += data
+        try:
+            framed = parse_response(buffer)
+        except (ProtocolError, ValueError) as error:
+            self._fail(connection, f"protocol: {error}", now_ns)
+            return
+        if framed is None:
+            return
+        status, body_start, end, closes = framed
+        self._record(connection, status, buffer[body_start:end], now_ns)
+        del buffer[:end]
+        if closes:
+            self._replace(connection, now_ns)
+        elif now_ns < self.stop_at_ns:
+            self._send(connection, now_ns)
+        else:
+            self._retire(connection)
+
+    def _record(self, connection: _Connection, status: int, body: bytes, now_ns: int) -> None:
+        counted = connection.sent_ns >= self.record_from_ns
+        if status == 200 and (self.expect is None or self.expect in body):
+            if counted:
+                self.latencies_ns.append(now_ns - connection.sent_ns)
+                self.last_done_ns = now_ns
+        elif status == 200:
+            self.errors["200 with unexpected body"] += 1
+        else:
+            self.errors[f"HTTP {status}"] += 1
+
+    def _sweep_timeouts(self, now_ns: int) -> None:
+        limit_ns = int(self.spec.timeout_s * 1e9)
+        for key in list(self.selector.get_map().values()):
+            connection: _Connection = key.data
+            if now_ns - connection.sent_ns > limit_ns:
+                self._fail(connection, "timeout", now_ns)
+
+    def _fail(self, connection: _Connection, kind: str, now_ns: int) -> None:
+        self.errors[kind] += 1
+        self._replace(connection, now_ns)
+
+    def _replace(self, connection: _Connection, now_ns: int) -> None:
+        """Close a connection and open a new one in its place while the phase lasts."""
+        self._retire(connection)
+        if now_ns >= self.stop_at_ns:
+            return
+        fresh = self._connect()
+        if fresh is not None:
+            self.active += 1
+            self._send(fresh, time.perf_counter_ns())
+
+    def _retire(self, connection: _Connection) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(connection.sock)
+            self.active -= 1
+        connection.sock.close()
+
+    def _result(self, cpu_s: float) -> LoadResult:
+        latencies = sorted(self.latencies_ns)
+        return LoadResult(
+            ok=len(latencies),
+            errors=dict(self.errors),
+            elapsed_s=(self.last_done_ns - self.record_from_ns) / 1e9,
+            p50_ms=percentile_ms(latencies, 0.50),
+            p90_ms=percentile_ms(latencies, 0.90),
+            p99_ms=percentile_ms(latencies, 0.99),
+            max_ms=latencies[-1] / 1e6 if latencies else math.nan,
+            mean_ms=sum(latencies) / len(latencies) / 1e6 if latencies else math.nan,
+            cpu_s=cpu_s,
+        )
+
+
+def percentile_ms(sorted_ns: Sequence[int], fraction: float) -> float:
+    """Nearest-rank percentile of sorted nanosecond samples, in milliseconds."""
+    if not sorted_ns:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(sorted_ns)))
+    return sorted_ns[rank - 1] / 1e6
+
+
+def loadgen_main(spec_json: str) -> int:
+    spec = LoadSpec(**json.loads(spec_json))
+    result = LoadGenerator(spec).run()
+    print(json.dumps(dataclasses.asdict(result)))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Raw ASGI baseline: runs in its own process (``api.py _asgi PORT``).
+# --------------------------------------------------------------------------------------------
+
+RAW_BODY = b'{"id":"bench","fullname":"Bench","email":null,"admin":false}\n'
+RAW_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(RAW_BODY)).encode()),
+]
+
+
+async def raw_asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The smallest useful ASGI app: 200 and a fixed JSON body for every HTTP request."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": RAW_HEADERS})
+    await send({"type": "http.response.body", "body": RAW_BODY})
+
+
+def asgi_main(port: int) -> int:
+    import hypercorn.config
+    import hypercorn.trio
+    import trio
+
+    config = hypercorn.config.Config()
+    # The same settings as snakepit.server.hypercorn_config.
+    config.bind = [f"{HOST}:{port}"]
+    config.accesslog = None
+    config.keep_alive_timeout = 75
+    config.backlog = 1024
+    trio.run(hypercorn.trio.serve, raw_asgi_app, config)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Orchestration: servers, phases, report.
+# --------------------------------------------------------------------------------------------
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak RSS) of a process, in MB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0]) / 1024  # kB → MB
+    return values
+
+
+class Server:
+    """A server subprocess whose output goes to a log file; stopped by :meth:`stop`."""
+
+    def __init__(self, name: str, command: list[str], port: int, log_path: Path) -> None:
+        self.name = name
+        self.port = port
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_ready(self, path: str, expect_body: str | None) -> None:
+        """Poll ``path`` until it answers 200 (and ``expect_body``); BenchError otherwise."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        url = f"http://{HOST}:{self.port}{path}"
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise BenchError(f"{self.name} exited with {self.process.returncode}\n"
+                                     + self.log_tail())
+                with contextlib.suppress(httpx.TransportError):
+                    response = client.get(url)
+                    if response.status_code == 200 and (
+                        expect_body is None or response.text == expect_body
+                    ):
+                        return
+                time.sleep(0.05)
+        raise BenchError(f"{self.name} did not answer {path} within {START_TIMEOUT_S:g}s\n"
+                         + self.log_tail())
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            progress(f"{self.name} ignored SIGTERM for {STOP_GRACE_S:g}s; killing it")
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def write_service_config(folder: Path, port: int) -> Path:
+    secret = folder / "token-secret"
+    secret.write_bytes(base64.b64encode(os.urandom(48)) + b"\n")
+    secret.chmod(0o600)
+    config = folder / "snakepit.conf"
+    config.write_text(
+        f"interface: {HOST}\n"
+        f"port: {port}\n"
+        f"mountRoot: {folder / 'root'}\n"
+        f"tokenSecretPath: {secret}\n"
+        "hashRounds: 4\n"
+        "logLevel: 2\n"
+    )
+    return config
+
+
+def sign_in(port: int) -> str:
+    """Register the bench user and return a token for it."""
+    base = f"http://{HOST}:{port}"
+    with httpx.Client(base_url=base, timeout=10.0) as client:
+        registered = client.put(f"/users/{USER}", json={"password": PASSWORD, "fullname": "Bench"})
+        if registered.status_code != 200:
+            raise BenchError(f"registration: HTTP {registered.status_code} {registered.text}")
+        signed_in = client.post(f"/users/{USER}/authenticate", json={"password": PASSWORD})
+        if signed_in.status_code != 200:
+            raise BenchError(f"authentication: HTTP {signed_in.status_code} {signed_in.text}")
+        token = signed_in.json().get("token")
+        check = client.get(f"/users/{USER}", headers={"X-Auth-Token": token})
+        if check.status_code != 200:
+            raise BenchError(f"GET /users/{USER}: HTTP {check.status_code} {check.text}")
+        return str(token)
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One measured phase: its load result and the server's CPU use during it."""
+
+    name: str
+    path: str
+    result: LoadResult
+    server_cpu_s: float
+
+    def as_dict(self, baseline_rps: float | None) -> dict[str, Any]:
+        result = self.result
+        elapsed = result.elapsed_s or math.nan
+        return {
+            "name": self.name,
+            "path": self.path,
+            "rps": result.rps,
+            "ok": result.ok,
+            "errors": result.error_count,
+            "error_kinds": result.errors,
+            "error_rate": result.error_rate,
+            "p50_ms": result.p50_ms,
+            "p90_ms": result.p90_ms,
+            "p99_ms": result.p99_ms,
+            "max_ms": result.max_ms,
+            "mean_ms": result.mean_ms,
+            "duration_s": result.elapsed_s,
+            "server_cpu_pct": 100 * self.server_cpu_s / elapsed,
+            "loadgen_cpu_pct": 100 * result.cpu_s / elapsed,
+            "ratio_to_raw": result.rps / baseline_rps if baseline_rps else math.nan,
+        }
+
+
+def run_phase(name: str, server: Server, spec: LoadSpec) -> Phase:
+    progress(f"{name}: {spec.clients} clients on {spec.path} for {spec.duration_s:g}s")
+    command = [sys.executable, str(Path(__file__).resolve()), "_loadgen",
+               json.dumps(dataclasses.asdict(spec))]
+    cpu_before = cpu_seconds(server.pid)
+    limit = spec.warmup_s + spec.duration_s + spec.timeout_s + 30
+    try:
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"load generator for {name} did not finish in {limit:g}s") from None
+    if finished.returncode != 0:
+        raise BenchError(f"load generator for {name} failed:\n{finished.stderr}")
+    # Warm-up CPU is included in the server figure; scale it to the measured window.
+    total_s = spec.warmup_s + spec.duration_s
+    server_cpu = (cpu_seconds(server.pid) - cpu_before) * spec.duration_s / total_s
+    result = LoadResult(**json.loads(finished.stdout))
+    if server.process.poll() is not None:
+        raise BenchError(f"{server.name} exited during {name}\n{server.log_tail()}")
+    return Phase(name, spec.path, result, server_cpu)
+
+
+@dataclasses.dataclass
+class Report:
+    clients: int
+    duration_s: float
+    phases: dict[str, Phase]
+    memory: dict[str, float]
+
+    def verdicts(self) -> list[tuple[str, bool, str]]:
+        auth = self.phases["auth"].result
+        peak = self.memory.get("VmHWM", math.nan)
+        return [
+            (f">= {TARGET_RPS:g} req/s", auth.rps >= TARGET_RPS, f"{auth.rps:.0f} req/s"),
+            (f"p99 <= {TARGET_P99_MS:g} ms", auth.p99_ms <= TARGET_P99_MS, f"{auth.p99_ms:.1f} ms"),
+            (f"RSS < {TARGET_RSS_MB:g} MB", peak < TARGET_RSS_MB, f"{peak:.1f} MB peak"),
+        ]
+
+    def too_many_errors(self) -> bool:
+        return any(phase.result.error_rate > MAX_ERROR_RATE for phase in self.phases.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        raw_rps = self.phases["raw"].result.rps
+        return {
+            "clients": self.clients,
+            "duration_s": self.duration_s,
+            "cpus": os.cpu_count(),
+            "phases": {key: phase.as_dict(raw_rps) for key, phase in self.phases.items()},
+            "service_rss_mb": self.memory.get("VmRSS"),
+            "service_peak_rss_mb": self.memory.get("VmHWM"),
+            "targets": {name: {"pass": ok, "value": value} for name, ok, value in self.verdicts()},
+            "too_many_errors": self.too_many_errors(),
+        }
+
+
+def format_table(report: Report) -> str:
+    data = report.as_dict()
+    lines = [
+        f"Snakepit API benchmark: {report.clients} keep-alive clients, "
+        f"{report.duration_s:g}s per phase, {data['cpus']} CPUs",
+        "",
+        f"{'phase':<34}{'req/s':>8}{'vs raw':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+        f"{'errors':>8}{'srv CPU':>9}{'gen CPU':>9}",
+    ]
+    for phase in data["phases"].values():
+        lines.append(
+            f"{phase['name']:<34}{phase['rps']:>8.0f}{phase['ratio_to_raw']:>8.2f}"
+            f"{phase['p50_ms']:>8.1f}{phase['p99_ms']:>8.1f}{phase['max_ms']:>8.1f}"
+            f"{phase['errors']:>8d}{phase['server_cpu_pct']:>8.0f}%{phase['loadgen_cpu_pct']:>8.0f}%"
+        )
+        if phase["error_kinds"]:
+            kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(phase["error_kinds"].items()))
+            lines.append(f"    errors: {kinds}")
+    auth = data["phases"]["auth"]
+    lines += [
+        "",
+        f"authenticated / raw ASGI: {auth['ratio_to_raw']:.2f} of the HTTP stack's ceiling",
+        f"service memory after load: VmRSS {data['service_rss_mb']:.1f} MB, "
+        f"peak VmHWM {data['service_peak_rss_mb']:.1f} MB",
+        "(CPU columns: % of one core; srv = the server process, gen = the load generator)",
+        "",
+        f"target (authenticated GET /users/{USER}): "
+        f">= {TARGET_RPS:g} req/s, p99 <= {TARGET_P99_MS:g} ms, RSS < {TARGET_RSS_MB:g} MB",
+    ]
+    for name, ok, value in report.verdicts():
+        lines.append(f"  {name:<18}{value:>16}   {'PASS' if ok else 'FAIL'}")
+    if report.too_many_errors():
+        lines.append(f"ERRORS: more than {MAX_ERROR_RATE:.0%} of the requests of a phase failed")
+    return "\n".join(lines)
+
+
+def measure_service(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Phase], dict]:
+    port = free_port()
+    config = write_service_config(folder, port)
+    command = [sys.executable, "-m", "snakepit", "serve", "--config", str(config)]
+    progress(f"starting the service on port {port}")
+    with running(Server("snakepit", command, port, folder / "snakepit.log")) as service:
+        service.wait_ready("/hello", "Here I am")
+        token = sign_in(port)
+        hello = run_phase(
+            "GET /hello (service, no auth)",
+            service,
+            LoadSpec(port, "/hello", args.clients, args.duration / 3, expect="Here I am"),
+        )
+        auth = run_phase(
+            f"GET /users/{USER} (service, token)",
+            service,
+            LoadSpec(
+                port,
+                f"/users/{USER}",
+                args.clients,
+                args.duration,
+                headers={"X-Auth-Token": token},
+                expect=f'"id":"{USER}"',
+            ),
+        )
+        memory = memory_mb(service.pid)
+    return {"hello": hello, "auth": auth}, memory
+
+
+def measure_raw_asgi(args: argparse.Namespace, folder: Path) -> Phase:
+    port = free_port()
+    command = [sys.executable, str(Path(__file__).resolve()), "_asgi", str(port)]
+    progress(f"starting the raw ASGI baseline on port {port}")
+    with running(Server("raw ASGI", command, port, folder / "raw-asgi.log")) as raw:
+        raw.wait_ready("/", None)
+        return run_phase(
+            "raw ASGI (hypercorn trio)",
+            raw,
+            LoadSpec(port, "/", args.clients, args.duration, expect='"id":"bench"'),
+        )
+
+
+def run_benchmark(args: argparse.Namespace) -> Report:
+    with tempfile.TemporaryDirectory(prefix="snakepit-bench-") as tmp:
+        folder = Path(tmp)
+        service_phases, memory = measure_service(args, folder)
+        raw = measure_raw_asgi(args, folder)
+    phases = {"raw": raw, **service_phases}
+    return Report(args.clients, args.duration, phases, memory)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=20.0,
+                        help="seconds of load per phase (GET /hello gets a third); default 20")
+    parser.add_argument("--clients", type=int, default=50,
+                        help="concurrent keep-alive connections; default 50")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON summary on stdout (the table goes to stderr)")
+    args = parser.parse_args(argv)
+    if args.duration <= 0 or args.clients <= 0:
+        parser.error("--duration and --clients must be positive")
+    return args
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN replaced by null, so that the output is strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    return value
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str]) -> int:
+    if argv[:1] == ["_loadgen"]:
+        return loadgen_main(argv[1])
+    if argv[:1] == ["_asgi"]:
+        return asgi_main(int(argv[1]))
+    args = parse_args(argv)
+    # SIGTERM cleans up like Ctrl-C: the finally blocks stop the servers, remove the folder.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        report = run_benchmark(args)
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return EXIT_SETUP_FAILED
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    table = format_table(report)
+    if args.json:
+        print(table, file=sys.stderr)
+        print(json.dumps(json_safe(report.as_dict()), indent=2))
+    else:
+        print(table)
+    return EXIT_TOO_MANY_ERRORS if report.too_many_errors() else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
