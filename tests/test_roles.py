@@ -1,0 +1,118 @@
+"""Every route against every role: anonymous, a forged token, another user, the user
+themselves, and an administrator. The table must cover every declared route."""
+
+import dataclasses
+import itertools
+import time
+from typing import Any
+
+import pytest
+
+from snakepit.api import create_app, route_specs
+from snakepit.tokens import issue_token
+from tests.conftest import PASSWORD, register, sign_in
+
+ROLES = ("anon", "forged", "other", "self", "admin")
+_counter = itertools.count()
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    method: str
+    rule: str
+    path: str  # {user} is the target user, {new} a name not yet taken
+    expected: dict[str, int]
+    body: Any = None
+
+
+def everyone(status: int) -> dict[str, int]:
+    return dict.fromkeys(ROLES, status)
+
+
+SIGNED_IN = {"anon": 401, "forged": 401, "other": 200, "self": 200, "admin": 200}
+SELF_OR_ADMIN = {"anon": 401, "forged": 401, "other": 403, "self": 200, "admin": 200}
+ADMIN_ONLY = {"anon": 401, "forged": 401, "other": 403, "self": 403, "admin": 200}
+
+CASES = [
+    Case("GET", "/hello", "/hello", everyone(200)),
+    Case("GET", "/users/<user>/exists", "/users/{user}/exists", everyone(200)),
+    Case(
+        "PUT", "/users/<user>", "/users/{new}", {**everyone(200), "forged": 401},
+        {"password": PASSWORD},
+    ),
+    Case(
+        "POST", "/users/<user>/authenticate", "/users/{user}/authenticate", everyone(200),
+        {"password": PASSWORD},
+    ),
+    Case("GET", "/users", "/users", ADMIN_ONLY),
+    Case("GET", "/users/<user>", "/users/{user}", SELF_OR_ADMIN),
+    Case(
+        "POST", "/users/<user>", "/users/{user}", SELF_OR_ADMIN,
+        {"fullname": "Changed", "verification": PASSWORD},
+    ),
+    Case("DELETE", "/users/<user>", "/users/{user}", SELF_OR_ADMIN),
+    Case("PUT", "/users/<user>/groups/<group>", "/users/{user}/groups/lab", ADMIN_ONLY),
+    Case("DELETE", "/users/<user>/groups/<group>", "/users/{user}/groups/lab", ADMIN_ONLY),
+    Case("GET", "/groups", "/groups", SIGNED_IN),
+    Case("GET", "/groups/<group>", "/groups/lab", SIGNED_IN),
+    Case("PUT", "/groups/<group>", "/groups/{newgroup}", ADMIN_ONLY, {"title": "T"}),
+    Case("POST", "/groups/<group>", "/groups/lab", ADMIN_ONLY, {"title": "T"}),
+    Case("DELETE", "/groups/<group>", "/groups/lab", ADMIN_ONLY),
+    Case("GET", "/aliases", "/aliases", SIGNED_IN),
+    Case("GET", "/aliases/<alias>", "/aliases/gtx", SIGNED_IN),
+    Case("PUT", "/aliases/<alias>", "/aliases/{new}", ADMIN_ONLY, {"name": "{new}"}),
+    Case("POST", "/aliases/<alias>", "/aliases/gtx", ADMIN_ONLY, {"name": "GTX {new}"}),
+    Case("DELETE", "/aliases/<alias>", "/aliases/gtx", ADMIN_ONLY),
+]
+
+
+def test_the_table_covers_every_route(make_config):
+    from snakepit.services import Services
+
+    config = make_config()
+    app = create_app(Services.build(config, database=None))  # type: ignore[arg-type]
+    declared = {(spec.method, spec.rule) for spec in route_specs(app)}
+    assert declared == {(case.method, case.rule) for case in CASES}
+
+
+def letters(number: int) -> str:
+    """A group id (letters only) that differs for every number."""
+    text = "g"
+    while True:
+        number, digit = divmod(number, 26)
+        text += chr(ord("a") + digit)
+        if number == 0:
+            return text
+
+
+def fill(template: Any, values: dict[str, str]) -> Any:
+    if isinstance(template, str):
+        return template.format(**values)
+    if isinstance(template, dict):
+        return {key: fill(value, values) for key, value in template.items()}
+    return template
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.method} {case.rule}")
+async def test_route_answers_each_role_as_declared(case, service, anon):
+    tokens = {"admin": await register(anon, "root"), "other": await register(anon, "bob")}
+    forged = issue_token(b"not the secret", "root", "key", now=time.time(), ttl_s=60)
+    async with service.client(tokens["admin"]) as admin:
+        for role in ROLES:
+            # Fresh targets for each call: destructive routes must find their target.
+            await admin.put("/groups/lab", json={"title": "Lab"})
+            await admin.put("/users/carol/groups/lab")
+            await admin.put("/aliases/gtx", json={"name": "GeForce GTX 1070"})
+            if (await anon.get("/users/carol/exists")).status_code == 404:
+                await anon.put("/users/carol", json={"password": PASSWORD})
+            tokens["self"] = await sign_in(anon, "carol")
+            token = {"anon": None, "forged": forged}.get(role, tokens.get(role))
+            number = next(_counter)
+            values = {"user": "carol", "new": f"user{number}", "newgroup": letters(number)}
+            async with service.client(token) as client:
+                answer = await client.request(
+                    case.method, fill(case.path, values), json=fill(case.body, values)
+                )
+            assert answer.status_code == case.expected[role], (role, answer.text)
+            if answer.status_code >= 400:
+                assert answer.json()["message"]
