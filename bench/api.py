@@ -52,6 +52,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -116,6 +117,8 @@ class LoadResult:
     max_ms: float
     mean_ms: float
     cpu_s: float
+    #: Successes completed in each second of the measured window.
+    per_second: list[int] = dataclasses.field(default_factory=list)
 
     @property
     def error_count(self) -> int:
@@ -190,23 +193,30 @@ class LoadGenerator:
         self.errors: collections.Counter[str] = collections.Counter()
         self.record_from_ns = 0
         self.stop_at_ns = 0
-        self.last_done_ns = 0
+        self.per_second: collections.Counter[int] = collections.Counter()
+        self.window_ns = (0, 0)
+        self.cpu_s = 0.0
         self.active = 0
         self.expect = spec.expect.encode() if spec.expect else None
 
     def run(self) -> LoadResult:
+        """Warm up, measure, then let the requests in flight finish (not counted)."""
         connections = [self._connect() for _ in range(self.spec.clients)]
-        cpu_start = time.process_time()
         start = time.perf_counter_ns()
         self.record_from_ns = start + int(self.spec.warmup_s * 1e9)
         self.stop_at_ns = self.record_from_ns + int(self.spec.duration_s * 1e9)
-        self.last_done_ns = self.record_from_ns
         for connection in connections:
             if connection is not None:
                 self.active += 1
                 self._send(connection, start)
-        self._loop()
-        return self._result(time.process_time() - cpu_start)
+        self._run_until(self.record_from_ns)
+        began_ns, cpu_start = _mark("measuring")
+        self._run_until(self.stop_at_ns)
+        ended_ns, cpu_end = _mark("stopped")
+        self.window_ns = (began_ns, ended_ns)
+        self.cpu_s = cpu_end - cpu_start
+        self._run_until(None)
+        return self._result()
 
     def _connect(self) -> _Connection | None:
         try:
@@ -226,10 +236,13 @@ class LoadGenerator:
         except OSError:
             self._fail(connection, "send", now_ns)
 
-    def _loop(self) -> None:
+    def _run_until(self, until_ns: int | None) -> None:
+        """Serve events until ``until_ns``, or (``None``) until no connection is left."""
         next_sweep_ns = time.perf_counter_ns() + 500_000_000
-        while self.active:
-            events = self.selector.select(0.5)
+        now_ns = time.perf_counter_ns()
+        while self.active and (until_ns is None or now_ns < until_ns):
+            wait_ns = next_sweep_ns - now_ns if until_ns is None else until_ns - now_ns
+            events = self.selector.select(max(0.0, min(wait_ns, 500_000_000) / 1e9))
             now_ns = time.perf_counter_ns()
             for key, _ in events:
                 self._on_readable(key.data, now_ns)
@@ -265,11 +278,11 @@ class LoadGenerator:
             self._retire(connection)
 
     def _record(self, connection: _Connection, status: int, body: bytes, now_ns: int) -> None:
-        counted = connection.sent_ns >= self.record_from_ns
+        """Count a response; successes only inside the measured window, errors always."""
         if status == 200 and (self.expect is None or self.expect in body):
-            if counted:
+            if self.record_from_ns <= now_ns < self.stop_at_ns:
                 self.latencies_ns.append(now_ns - connection.sent_ns)
-                self.last_done_ns = now_ns
+                self.per_second[(now_ns - self.record_from_ns) // 1_000_000_000] += 1
         elif status == 200:
             self.errors["200 with unexpected body"] += 1
         else:
@@ -302,19 +315,27 @@ class LoadGenerator:
             self.active -= 1
         connection.sock.close()
 
-    def _result(self, cpu_s: float) -> LoadResult:
+    def _result(self) -> LoadResult:
         latencies = sorted(self.latencies_ns)
+        began_ns, ended_ns = self.window_ns
         return LoadResult(
             ok=len(latencies),
             errors=dict(self.errors),
-            elapsed_s=(self.last_done_ns - self.record_from_ns) / 1e9,
+            elapsed_s=(ended_ns - began_ns) / 1e9,
             p50_ms=percentile_ms(latencies, 0.50),
             p90_ms=percentile_ms(latencies, 0.90),
             p99_ms=percentile_ms(latencies, 0.99),
             max_ms=latencies[-1] / 1e6 if latencies else math.nan,
             mean_ms=sum(latencies) / len(latencies) / 1e6 if latencies else math.nan,
-            cpu_s=cpu_s,
+            cpu_s=self.cpu_s,
+            per_second=[self.per_second[second] for second in range(int(self.spec.duration_s))],
         )
+
+
+def _mark(event: str) -> tuple[int, float]:
+    """Tell the parent a window edge was reached (it samples server CPU then)."""
+    print(event, flush=True)
+    return time.perf_counter_ns(), time.process_time()
 
 
 def percentile_ms(sorted_ns: Sequence[int], fraction: float) -> float:
@@ -391,6 +412,17 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """CPU seconds the whole machine spent busy and stolen by the hypervisor (all cores)."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    steal = ticks[7] if len(ticks) > 7 else 0
+    # guest time is already counted in user and nice.
+    busy = sum(ticks[:8]) - idle - steal
+    hertz = os.sysconf("SC_CLK_TCK")
+    return busy / hertz, steal / hertz
 
 
 def memory_mb(pid: int) -> dict[str, float]:
@@ -504,6 +536,8 @@ class Phase:
     path: str
     result: LoadResult
     server_cpu_s: float
+    machine_busy_s: float
+    machine_steal_s: float
 
     def as_dict(self, baseline_rps: float | None) -> dict[str, Any]:
         result = self.result
@@ -524,29 +558,44 @@ class Phase:
             "duration_s": result.elapsed_s,
             "server_cpu_pct": 100 * self.server_cpu_s / elapsed,
             "loadgen_cpu_pct": 100 * result.cpu_s / elapsed,
+            "other_cpu_pct": 100
+            * (self.machine_busy_s - self.server_cpu_s - result.cpu_s)
+            / elapsed,
+            "steal_cpu_pct": 100 * self.machine_steal_s / elapsed,
+            "rps_per_second": result.per_second,
             "ratio_to_raw": result.rps / baseline_rps if baseline_rps else math.nan,
         }
 
 
 def run_phase(name: str, server: Server, spec: LoadSpec) -> Phase:
+    """Run the load generator against ``server`` and sample CPU use at its window edges."""
     progress(f"{name}: {spec.clients} clients on {spec.path} for {spec.duration_s:g}s")
     command = [sys.executable, str(Path(__file__).resolve()), "_loadgen",
                json.dumps(dataclasses.asdict(spec))]
-    cpu_before = cpu_seconds(server.pid)
     limit = spec.warmup_s + spec.duration_s + spec.timeout_s + 30
-    try:
-        finished = subprocess.run(command, capture_output=True, text=True, timeout=limit)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"load generator for {name} did not finish in {limit:g}s") from None
-    if finished.returncode != 0:
-        raise BenchError(f"load generator for {name} failed:\n{finished.stderr}")
-    # Warm-up CPU is included in the server figure; scale it to the measured window.
-    total_s = spec.warmup_s + spec.duration_s
-    server_cpu = (cpu_seconds(server.pid) - cpu_before) * spec.duration_s / total_s
-    result = LoadResult(**json.loads(finished.stdout))
+    samples: dict[str, tuple[float, float, float]] = {}
+    lines: list[str] = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as generator:
+        watchdog = threading.Timer(limit, generator.kill)
+        watchdog.start()
+        try:
+            assert generator.stdout is not None
+            for line in generator.stdout:
+                line = line.strip()
+                if line in ("measuring", "stopped"):
+                    samples[line] = (cpu_seconds(server.pid), *machine_cpu_seconds())
+                else:
+                    lines.append(line)
+            generator.wait()
+        finally:
+            watchdog.cancel()
+    if generator.returncode != 0 or len(samples) != 2 or not lines:
+        raise BenchError(f"load generator for {name} failed (exit {generator.returncode})")
     if server.process.poll() is not None:
         raise BenchError(f"{server.name} exited during {name}\n{server.log_tail()}")
-    return Phase(name, spec.path, result, server_cpu)
+    result = LoadResult(**json.loads(lines[-1]))
+    (cpu0, busy0, steal0), (cpu1, busy1, steal1) = samples["measuring"], samples["stopped"]
+    return Phase(name, spec.path, result, cpu1 - cpu0, busy1 - busy0, steal1 - steal0)
 
 
 @dataclasses.dataclass

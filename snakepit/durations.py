@@ -62,7 +62,8 @@ def parse_duration_s(value: str | int | float) -> float:
             (milliseconds, as the published service read ``pollInterval: 1000``).
 
     Raises:
-        DurationError: the value is empty, negative, has an unknown unit or trailing garbage.
+        DurationError: the value is empty, negative, has an unknown unit, trailing garbage,
+            or mixes fragments with and without units.
     """
     if isinstance(value, bool):
         raise DurationError("expected a time such as 30s, 5m or 1h30m, got a boolean")
@@ -75,15 +76,18 @@ def parse_duration_s(value: str | int | float) -> float:
     text = value.strip()
     if not text:
         raise DurationError("empty time value")
-    total = 0.0
+    fragments = []
     position = 0
     while position < len(text):
         match = _FRAGMENT.match(text, position)
         if match is None or match.end() == position:
             raise DurationError(f"cannot read {value!r} as a time such as 30s, 5m or 1h30m")
-        total += float(match.group(1)) * _unit_seconds(match.group(2))
+        fragments.append((float(match.group(1)), match.group(2)))
         position = match.end()
-    return total
+    if len(fragments) > 1 and any(unit == "" for _, unit in fragments):
+        # "1h30" would silently mean 1 h + 30 ms; make the author say what they mean.
+        raise DurationError(f"a number in {value!r} has no unit; write 1h30m, not 1h30")
+    return sum(number * _unit_seconds(unit) for number, unit in fragments)
 
 
 def format_duration(seconds: float) -> str:

@@ -48,17 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print("configuration is valid", file=sys.stderr)
         return 0
+    exit_code = 0
     try:
         trio.run(lambda: serve(config, handle_signals=True))
-    except StoreError as error:
-        log.error("%s", error)
-        return 1
-    except OSError as error:
-        log.error("cannot start: %s", error)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    except* StoreError as group:
+        log.error("%s", group.exceptions[0])
+        exit_code = 1
+    except* OSError as group:
+        log.error("cannot start: %s", group.exceptions[0])
+        exit_code = 1
+    return exit_code
 
 
 if __name__ == "__main__":
