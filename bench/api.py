@@ -277,7 +277,7 @@ class LoadGenerator:
         else:
             self._retire(connection)
 
-    def _record(self, connection: _Connection, status: int, body: bytes, now_ns: int) -> None:
+    def _record(self, connection: _Connection, status: int, body: bytearray, now_ns: int) -> None:
         """Count a response; successes only inside the measured window, errors always."""
         if status == 200 and (self.expect is None or self.expect in body):
             if self.record_from_ns <= now_ns < self.stop_at_ns:
@@ -389,7 +389,8 @@ def asgi_main(port: int) -> int:
     config.accesslog = None
     config.keep_alive_timeout = 75
     config.backlog = 1024
-    trio.run(hypercorn.trio.serve, raw_asgi_app, config)
+    app: Any = raw_asgi_app  # hypercorn's ASGI type is a union of TypedDict signatures
+    trio.run(hypercorn.trio.serve, app, config)
     return 0
 
 
@@ -458,8 +459,9 @@ class Server:
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise BenchError(f"{self.name} exited with {self.process.returncode}\n"
-                                     + self.log_tail())
+                    raise BenchError(
+                        f"{self.name} exited with {self.process.returncode}\n" + self.log_tail()
+                    )
                 with contextlib.suppress(httpx.TransportError):
                     response = client.get(url)
                     if response.status_code == 200 and (
@@ -467,8 +469,9 @@ class Server:
                     ):
                         return
                 time.sleep(0.05)
-        raise BenchError(f"{self.name} did not answer {path} within {START_TIMEOUT_S:g}s\n"
-                         + self.log_tail())
+        raise BenchError(
+            f"{self.name} did not answer {path} within {START_TIMEOUT_S:g}s\n" + self.log_tail()
+        )
 
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
@@ -570,8 +573,12 @@ class Phase:
 def run_phase(name: str, server: Server, spec: LoadSpec) -> Phase:
     """Run the load generator against ``server`` and sample CPU use at its window edges."""
     progress(f"{name}: {spec.clients} clients on {spec.path} for {spec.duration_s:g}s")
-    command = [sys.executable, str(Path(__file__).resolve()), "_loadgen",
-               json.dumps(dataclasses.asdict(spec))]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "_loadgen",
+        json.dumps(dataclasses.asdict(spec)),
+    ]
     limit = spec.warmup_s + spec.duration_s + spec.timeout_s + 30
     samples: dict[str, tuple[float, float, float]] = {}
     lines: list[str] = []
@@ -631,31 +638,45 @@ class Report:
         }
 
 
+#: Table columns: heading, width, JSON key in a phase, format.
+COLUMNS = [
+    ("req/s", 7, "rps", "{:.0f}"),
+    ("vs raw", 7, "ratio_to_raw", "{:.2f}"),
+    ("p50 ms", 7, "p50_ms", "{:.1f}"),
+    ("p99 ms", 7, "p99_ms", "{:.1f}"),
+    ("max ms", 7, "max_ms", "{:.1f}"),
+    ("errors", 7, "errors", "{:d}"),
+    ("srv", 6, "server_cpu_pct", "{:.0f}%"),
+    ("gen", 6, "loadgen_cpu_pct", "{:.0f}%"),
+    ("other", 6, "other_cpu_pct", "{:.0f}%"),
+    ("steal", 6, "steal_cpu_pct", "{:.0f}%"),
+]
+NAME_WIDTH = 28
+
+
 def format_table(report: Report) -> str:
     data = report.as_dict()
+    heading = "".join(f"{title:>{width}}" for title, width, _, _ in COLUMNS)
     lines = [
         f"Snakepit API benchmark: {report.clients} keep-alive clients, "
-        f"{report.duration_s:g}s per phase, {data['cpus']} CPUs",
+        f"{report.duration_s:g}s per phase (/hello: a third), {data['cpus']} CPUs",
         "",
-        f"{'phase':<34}{'req/s':>8}{'vs raw':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
-        f"{'errors':>8}{'srv CPU':>9}{'gen CPU':>9}",
+        f"{'phase':<{NAME_WIDTH}}{heading}",
     ]
     for phase in data["phases"].values():
-        lines.append(
-            f"{phase['name']:<34}{phase['rps']:>8.0f}{phase['ratio_to_raw']:>8.2f}"
-            f"{phase['p50_ms']:>8.1f}{phase['p99_ms']:>8.1f}{phase['max_ms']:>8.1f}"
-            f"{phase['errors']:>8d}{phase['server_cpu_pct']:>8.0f}%{phase['loadgen_cpu_pct']:>8.0f}%"
-        )
+        cells = "".join(f"{form.format(phase[key]):>{width}}" for _, width, key, form in COLUMNS)
+        lines.append(f"{phase['name']:<{NAME_WIDTH}}{cells}")
         if phase["error_kinds"]:
             kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(phase["error_kinds"].items()))
             lines.append(f"    errors: {kinds}")
     auth = data["phases"]["auth"]
     lines += [
+        "CPU, in % of one core: srv = server process (all threads), gen = load generator,",
+        "other = rest of the machine, steal = taken by the hypervisor (noise if high).",
         "",
         f"authenticated / raw ASGI: {auth['ratio_to_raw']:.2f} of the HTTP stack's ceiling",
         f"service memory after load: VmRSS {data['service_rss_mb']:.1f} MB, "
-        f"peak VmHWM {data['service_peak_rss_mb']:.1f} MB",
-        "(CPU columns: % of one core; srv = the server process, gen = the load generator)",
+        f"peak (VmHWM) {data['service_peak_rss_mb']:.1f} MB",
         "",
         f"target (authenticated GET /users/{USER}): "
         f">= {TARGET_RPS:g} req/s, p99 <= {TARGET_P99_MS:g} ms, RSS < {TARGET_RSS_MB:g} MB",
@@ -667,7 +688,9 @@ def format_table(report: Report) -> str:
     return "\n".join(lines)
 
 
-def measure_service(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Phase], dict]:
+def measure_service(
+    args: argparse.Namespace, folder: Path
+) -> tuple[dict[str, Phase], dict[str, float]]:
     port = free_port()
     config = write_service_config(folder, port)
     command = [sys.executable, "-m", "snakepit", "serve", "--config", str(config)]
@@ -676,12 +699,12 @@ def measure_service(args: argparse.Namespace, folder: Path) -> tuple[dict[str, P
         service.wait_ready("/hello", "Here I am")
         token = sign_in(port)
         hello = run_phase(
-            "GET /hello (service, no auth)",
+            "GET /hello (service)",
             service,
             LoadSpec(port, "/hello", args.clients, args.duration / 3, expect="Here I am"),
         )
         auth = run_phase(
-            f"GET /users/{USER} (service, token)",
+            f"GET /users/{USER} (token)",
             service,
             LoadSpec(
                 port,
@@ -703,7 +726,7 @@ def measure_raw_asgi(args: argparse.Namespace, folder: Path) -> Phase:
     with running(Server("raw ASGI", command, port, folder / "raw-asgi.log")) as raw:
         raw.wait_ready("/", None)
         return run_phase(
-            "raw ASGI (hypercorn trio)",
+            "raw ASGI (hypercorn-trio)",
             raw,
             LoadSpec(port, "/", args.clients, args.duration, expect='"id":"bench"'),
         )
@@ -720,12 +743,20 @@ def run_benchmark(args: argparse.Namespace) -> Report:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=20.0,
-                        help="seconds of load per phase (GET /hello gets a third); default 20")
-    parser.add_argument("--clients", type=int, default=50,
-                        help="concurrent keep-alive connections; default 50")
-    parser.add_argument("--json", action="store_true",
-                        help="print a JSON summary on stdout (the table goes to stderr)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=20.0,
+        help="seconds of load per phase (GET /hello gets a third); default 20",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=50, help="concurrent keep-alive connections; default 50"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON summary on stdout (the table goes to stderr)",
+    )
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.clients <= 0:
         parser.error("--duration and --clients must be positive")
@@ -753,6 +784,7 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     # SIGTERM cleans up like Ctrl-C: the finally blocks stop the servers, remove the folder.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     try:
         report = run_benchmark(args)
     except BenchError as error:

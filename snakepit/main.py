@@ -12,7 +12,7 @@ from pathlib import Path
 import trio
 
 from snakepit import __version__
-from snakepit.config import ConfigError, load_config
+from snakepit.config import Config, ConfigError, load_config
 from snakepit.logs import configure_logging
 from snakepit.server import serve
 from snakepit.store import StoreError
@@ -32,7 +32,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser("check-config", help="read the configuration and report problems")
     check.add_argument("--config", type=Path)
+    check.add_argument(
+        "--url", action="store_true", help="print the URL clients use to reach the service"
+    )
     return parser
+
+
+def service_url(config: Config) -> str:
+    """The URL a client on this machine uses (a wildcard interface means loopback here)."""
+    host = config.interface
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.port}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     for warning in warnings:
         log.warning("%s", warning)
     if args.command == "check-config":
-        print("configuration is valid", file=sys.stderr)
+        if args.url:
+            print(service_url(config))
+        else:
+            print("configuration is valid", file=sys.stderr)
         return 0
     exit_code = 0
     try:
