@@ -6,8 +6,10 @@ What is measured
     registered and signs in, then 50 keep-alive clients send authenticated ``GET /users/bench``
     for 20 s: one request in flight per connection, the next sent as soon as the answer is
     complete. That request is the tracked figure because nearly every API call goes through the
-    same path: hypercorn, Quart routing, token check (HMAC + JSON), one SQLite read in a worker
-    thread, JSON rendering. Only 200 answers count as successes; anything else is an error.
+    same path: hypercorn, Quart routing, token check (HMAC + JSON), SQLite reads in worker
+    threads, JSON rendering. Each phase warms up for 1 s, then measures; a response counts if
+    it completes inside the measured window. Only 200 answers (with the expected body) count as
+    successes; anything else is an error, reported by kind.
 
 Why ratios
     Absolute figures depend on the machine, and the machines this runs on are shared and noisy.
@@ -21,9 +23,10 @@ Why ratios
 
     The load generator runs in its own process (its own GIL) and speaks HTTP/1.1 over plain
     sockets with ``selectors``, which costs far less CPU per request than an HTTP client library,
-    so on a 2-core machine it takes as little as possible from the server. The CPU time used by
-    the server and by the load generator in each phase is reported, to show which side is the
-    bottleneck.
+    so on a 2-core machine it takes as little as possible from the server. The CPU time used in
+    the measured window by the server, the load generator, the rest of the machine and the
+    hypervisor (steal) is reported: it shows which side is the bottleneck, and how noisy the
+    machine was.
 
 Memory
     The service's resident memory after the load: VmRSS and the peak VmHWM from /proc.
@@ -109,7 +112,10 @@ class LoadResult:
     """What the load generator saw in the measured window (after the warm-up)."""
 
     ok: int
+    #: Failures inside the measured window, by kind ("HTTP 500", "timeout", ...).
     errors: dict[str, int]
+    #: Failures during the warm-up or the drain after the window (not in the error rate).
+    errors_outside_window: dict[str, int]
     elapsed_s: float
     p50_ms: float
     p90_ms: float
@@ -191,6 +197,8 @@ class LoadGenerator:
         self.latencies_ns: list[int] = []
         self.statuses: collections.Counter[str] = collections.Counter()
         self.errors: collections.Counter[str] = collections.Counter()
+        #: Errors during the warm-up or while the last requests finish.
+        self.errors_outside: collections.Counter[str] = collections.Counter()
         self.record_from_ns = 0
         self.stop_at_ns = 0
         self.per_second: collections.Counter[int] = collections.Counter()
@@ -222,7 +230,7 @@ class LoadGenerator:
         try:
             sock = socket.create_connection((HOST, self.spec.port), timeout=self.spec.timeout_s)
         except OSError:
-            self.errors["connect"] += 1
+            self._count_error("connect", time.perf_counter_ns())
             return None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = _Connection(sock)
@@ -284,9 +292,13 @@ class LoadGenerator:
                 self.latencies_ns.append(now_ns - connection.sent_ns)
                 self.per_second[(now_ns - self.record_from_ns) // 1_000_000_000] += 1
         elif status == 200:
-            self.errors["200 with unexpected body"] += 1
+            self._count_error("200 with unexpected body", now_ns)
         else:
-            self.errors[f"HTTP {status}"] += 1
+            self._count_error(f"HTTP {status}", now_ns)
+
+    def _count_error(self, kind: str, now_ns: int) -> None:
+        inside = self.record_from_ns <= now_ns < self.stop_at_ns
+        (self.errors if inside else self.errors_outside)[kind] += 1
 
     def _sweep_timeouts(self, now_ns: int) -> None:
         limit_ns = int(self.spec.timeout_s * 1e9)
@@ -296,7 +308,7 @@ class LoadGenerator:
                 self._fail(connection, "timeout", now_ns)
 
     def _fail(self, connection: _Connection, kind: str, now_ns: int) -> None:
-        self.errors[kind] += 1
+        self._count_error(kind, now_ns)
         self._replace(connection, now_ns)
 
     def _replace(self, connection: _Connection, now_ns: int) -> None:
@@ -321,6 +333,7 @@ class LoadGenerator:
         return LoadResult(
             ok=len(latencies),
             errors=dict(self.errors),
+            errors_outside_window=dict(self.errors_outside),
             elapsed_s=(ended_ns - began_ns) / 1e9,
             p50_ms=percentile_ms(latencies, 0.50),
             p90_ms=percentile_ms(latencies, 0.90),
@@ -515,20 +528,29 @@ def write_service_config(folder: Path, port: int) -> Path:
 
 
 def sign_in(port: int) -> str:
-    """Register the bench user and return a token for it."""
-    base = f"http://{HOST}:{port}"
-    with httpx.Client(base_url=base, timeout=10.0) as client:
-        registered = client.put(f"/users/{USER}", json={"password": PASSWORD, "fullname": "Bench"})
-        if registered.status_code != 200:
-            raise BenchError(f"registration: HTTP {registered.status_code} {registered.text}")
-        signed_in = client.post(f"/users/{USER}/authenticate", json={"password": PASSWORD})
-        if signed_in.status_code != 200:
-            raise BenchError(f"authentication: HTTP {signed_in.status_code} {signed_in.text}")
-        token = signed_in.json().get("token")
-        check = client.get(f"/users/{USER}", headers={"X-Auth-Token": token})
-        if check.status_code != 200:
-            raise BenchError(f"GET /users/{USER}: HTTP {check.status_code} {check.text}")
-        return str(token)
+    """Register the bench user and return a token for it (checked on ``GET /users/bench``)."""
+    try:
+        with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=10.0) as client:
+            registered = client.put(
+                f"/users/{USER}", json={"password": PASSWORD, "fullname": "Bench"}
+            )
+            _expect_ok(registered, "registration")
+            signed_in = client.post(f"/users/{USER}/authenticate", json={"password": PASSWORD})
+            _expect_ok(signed_in, "authentication")
+            token = str(signed_in.json()["token"])
+            _expect_ok(client.get(f"/users/{USER}", headers={"X-Auth-Token": token}), "check")
+            return token
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        raise BenchError(f"cannot sign in as {USER}: {error!r}") from None
+
+
+def _expect_ok(response: httpx.Response, step: str) -> None:
+    if response.status_code != 200:
+        request = response.request
+        raise BenchError(
+            f"{step}: {request.method} {request.url.path} answered "
+            f"HTTP {response.status_code} {response.text}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -552,6 +574,7 @@ class Phase:
             "ok": result.ok,
             "errors": result.error_count,
             "error_kinds": result.errors,
+            "errors_outside_window": result.errors_outside_window,
             "error_rate": result.error_rate,
             "p50_ms": result.p50_ms,
             "p90_ms": result.p90_ms,
@@ -560,6 +583,9 @@ class Phase:
             "mean_ms": result.mean_ms,
             "duration_s": result.elapsed_s,
             "server_cpu_pct": 100 * self.server_cpu_s / elapsed,
+            "server_cpu_ms_per_request": 1000 * self.server_cpu_s / result.ok
+            if result.ok
+            else math.nan,
             "loadgen_cpu_pct": 100 * result.cpu_s / elapsed,
             "other_cpu_pct": 100
             * (self.machine_busy_s - self.server_cpu_s - result.cpu_s)
@@ -595,7 +621,11 @@ def run_phase(name: str, server: Server, spec: LoadSpec) -> Phase:
                     lines.append(line)
             generator.wait()
         finally:
+            # Interrupted or failed: stop the generator before the server is stopped.
             watchdog.cancel()
+            if generator.poll() is None:
+                generator.kill()
+                generator.wait()
     if generator.returncode != 0 or len(samples) != 2 or not lines:
         raise BenchError(f"load generator for {name} failed (exit {generator.returncode})")
     if server.process.poll() is not None:
@@ -640,16 +670,17 @@ class Report:
 
 #: Table columns: heading, width, JSON key in a phase, format.
 COLUMNS = [
-    ("req/s", 7, "rps", "{:.0f}"),
-    ("vs raw", 7, "ratio_to_raw", "{:.2f}"),
-    ("p50 ms", 7, "p50_ms", "{:.1f}"),
-    ("p99 ms", 7, "p99_ms", "{:.1f}"),
-    ("max ms", 7, "max_ms", "{:.1f}"),
-    ("errors", 7, "errors", "{:d}"),
+    ("req/s", 8, "rps", "{:.0f}"),
+    ("vs raw", 8, "ratio_to_raw", "{:.2f}"),
+    ("p50 ms", 8, "p50_ms", "{:.1f}"),
+    ("p99 ms", 8, "p99_ms", "{:.1f}"),
+    ("max ms", 8, "max_ms", "{:.1f}"),
+    ("errors", 8, "errors", "{:d}"),
     ("srv", 6, "server_cpu_pct", "{:.0f}%"),
+    ("ms/req", 8, "server_cpu_ms_per_request", "{:.2f}"),
     ("gen", 6, "loadgen_cpu_pct", "{:.0f}%"),
-    ("other", 6, "other_cpu_pct", "{:.0f}%"),
-    ("steal", 6, "steal_cpu_pct", "{:.0f}%"),
+    ("other", 7, "other_cpu_pct", "{:.0f}%"),
+    ("steal", 7, "steal_cpu_pct", "{:.0f}%"),
 ]
 NAME_WIDTH = 28
 
@@ -666,13 +697,16 @@ def format_table(report: Report) -> str:
     for phase in data["phases"].values():
         cells = "".join(f"{form.format(phase[key]):>{width}}" for _, width, key, form in COLUMNS)
         lines.append(f"{phase['name']:<{NAME_WIDTH}}{cells}")
-        if phase["error_kinds"]:
-            kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(phase["error_kinds"].items()))
-            lines.append(f"    errors: {kinds}")
+        for key, label in (("error_kinds", "errors"), ("errors_outside_window", "outside")):
+            if phase[key]:
+                kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(phase[key].items()))
+                lines.append(f"    {label}: {kinds}")
     auth = data["phases"]["auth"]
     lines += [
+        "",
         "CPU, in % of one core: srv = server process (all threads), gen = load generator,",
-        "other = rest of the machine, steal = taken by the hypervisor (noise if high).",
+        "other = rest of the machine, steal = taken by the hypervisor (noise if high);",
+        "ms/req = server CPU milliseconds per successful request.",
         "",
         f"authenticated / raw ASGI: {auth['ratio_to_raw']:.2f} of the HTTP stack's ceiling",
         f"service memory after load: VmRSS {data['service_rss_mb']:.1f} MB, "
@@ -741,6 +775,16 @@ def run_benchmark(args: argparse.Namespace) -> Report:
     return Report(args.clients, args.duration, phases, memory)
 
 
+def child_main(argv: Sequence[str]) -> int:
+    """The load generator or the raw ASGI server, in a child process of the benchmark."""
+    try:
+        if argv[0] == "_loadgen":
+            return loadgen_main(argv[1])
+        return asgi_main(int(argv[1]))
+    except (KeyboardInterrupt, BrokenPipeError):
+        return 130  # Ctrl-C reaches the children too; the parent reports it
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -777,10 +821,8 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    if argv[:1] == ["_loadgen"]:
-        return loadgen_main(argv[1])
-    if argv[:1] == ["_asgi"]:
-        return asgi_main(int(argv[1]))
+    if argv[:1] in (["_loadgen"], ["_asgi"]):
+        return child_main(argv)
     args = parse_args(argv)
     # SIGTERM cleans up like Ctrl-C: the finally blocks stop the servers, remove the folder.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)

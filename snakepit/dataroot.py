@@ -41,7 +41,8 @@ class DataRoot:
         return self._child("groups", group_id)
 
     def _child(self, area: str, name: str) -> Path:
-        assert name and "/" not in name and name not in (".", "..") and "\0" not in name
+        if not name or "/" in name or "\0" in name or name in (".", ".."):
+            raise ValueError(f"not a valid folder name: {name!r}")
         return self.root / area / name
 
     async def create_folder(self, path: Path) -> None:

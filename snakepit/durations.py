@@ -88,16 +88,3 @@ def parse_duration_s(value: str | int | float) -> float:
         # "1h30" would silently mean 1 h + 30 ms; make the author say what they mean.
         raise DurationError(f"a number in {value!r} has no unit; write 1h30m, not 1h30")
     return sum(number * _unit_seconds(unit) for number, unit in fragments)
-
-
-def format_duration(seconds: float) -> str:
-    """Render seconds compactly (``90`` → ``1m30s``) for messages and logs."""
-    whole = int(round(seconds))
-    if whole == 0 and seconds > 0:
-        return f"{seconds * 1000:g}ms"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        amount, whole = divmod(whole, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return "".join(parts) or "0s"

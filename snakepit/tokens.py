@@ -1,9 +1,9 @@
 """Session tokens: JSON Web Tokens signed with HS256, as the published service issued them.
 
-The payload is ``{"user", "iat", "exp", "key"}``. ``key`` is the user's token key, a random value
-drawn when the account is created and again whenever its password changes: a token carrying
-an older key (an old password's, or a deleted account's of the same name) is refused. The secret is the raw content
-of the ``tokenSecretPath`` file.
+The payload is ``{"user", "iat", "exp", "key"}``. ``key`` is the user's token key, a random
+value drawn when the account is created and again whenever its password changes: a token
+carrying an older key (an old password's, or a deleted account's of the same name) is refused.
+The secret is the raw content of the ``tokenSecretPath`` file.
 
     TokenError
     ├── TokenInvalid   (malformed, bad signature, wrong algorithm)
@@ -62,6 +62,13 @@ def _sign(secret: bytes, signing_input: bytes) -> bytes:
     return hmac.new(secret, signing_input, hashlib.sha256).digest()
 
 
+def _integer_claim(payload: dict[str, object], name: str) -> int:
+    value = payload.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TokenInvalid(f"claim {name} is not a number")
+    return value
+
+
 def issue_token(secret: bytes, user: str, key: str, *, now: float, ttl_s: float) -> str:
     """Sign a token for ``user`` that expires ``ttl_s`` seconds after ``now``."""
     issued_at = int(now)
@@ -98,16 +105,9 @@ def verify_token(secret: bytes, token: str, *, now: float, ttl_s: float) -> Clai
         raise TokenInvalid("wrong algorithm")
     if not isinstance(payload, dict):
         raise TokenInvalid("malformed")
-    user, issued_at = payload.get("user"), payload.get("iat")
-    expires_at, key = payload.get("exp"), payload.get("key")
-    if (
-        not isinstance(user, str)
-        or not isinstance(key, str)
-        or not all(
-            isinstance(value, int) and not isinstance(value, bool)
-            for value in (issued_at, expires_at)
-        )
-    ):
+    user, key = payload.get("user"), payload.get("key")
+    issued_at, expires_at = _integer_claim(payload, "iat"), _integer_claim(payload, "exp")
+    if not isinstance(user, str) or not isinstance(key, str):
         raise TokenInvalid("malformed claims")
     if expires_at <= now:
         raise TokenExpired("expired")

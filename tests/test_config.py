@@ -104,7 +104,7 @@ def test_wrong_values_name_the_key(secret_file, key, value, message):
 
 
 def test_missing_secret_file(tmp_path):
-    with pytest.raises(ConfigError, match="tokenSecretPath: cannot read .*/absent"):
+    with pytest.raises(ConfigError, match=r"tokenSecretPath: cannot read .*/absent"):
         config_from_mapping({"tokenSecretPath": str(tmp_path / "absent")})
     with pytest.raises(ConfigError, match="tokenSecretPath: missing"):
         config_from_mapping({})
@@ -133,7 +133,8 @@ def test_environment_overrides(tmp_path, secret_file):
     conf = tmp_path / "snakepit.conf"
     conf.write_text(f"tokenSecretPath: {secret_file}\nport: 8080\n")
     config, _ = load_config(
-        None, environ={"SNAKEPIT_CONF": str(conf), "SNAKEPIT_PORT": "9090", "SNAKEPIT_DEBUG_HTTP": "1"}
+        None,
+        environ={"SNAKEPIT_CONF": str(conf), "SNAKEPIT_PORT": "9090", "SNAKEPIT_DEBUG_HTTP": "1"},
     )
     assert (config.port, config.debug_http) == (9090, True)
 

@@ -26,7 +26,9 @@ def imported_modules(package: str) -> set[str]:
 
 
 def test_lxd_imports_nothing_of_ours():
-    assert not {name for name in imported_modules("lxd") if name.split(".")[0] in ("snakepit", "fs")}
+    assert not {
+        name for name in imported_modules("lxd") if name.split(".")[0] in ("snakepit", "fs")
+    }
 
 
 def test_only_the_api_imports_quart():
@@ -34,4 +36,5 @@ def test_only_the_api_imports_quart():
         if "api" in path.relative_to(ROOT / "snakepit").parts:
             continue
         source = path.read_text()
-        assert "import quart" not in source and "from quart" not in source, path
+        assert "import quart" not in source, path
+        assert "from quart" not in source, path

@@ -186,7 +186,9 @@ def test_ready_then_stopping_on_sigterm_and_exit_0(start_process):
         slow = threading.Thread(target=slow_request)
         requests_started = len(service.lines_with('"POST /users/alice/authenticate" started'))
         slow.start()
-        service.wait_for_line('"POST /users/alice/authenticate" started', count=requests_started + 1)
+        service.wait_for_line(
+            '"POST /users/alice/authenticate" started', count=requests_started + 1
+        )
         service.process.send_signal(signal.SIGTERM)
         assert service.next_notification() == "STOPPING=1"
         slow.join(timeout=10)

@@ -39,9 +39,7 @@ def test_first_schema_database_is_migrated_with_its_data(tmp_path):
         database.close()
 
 
-async def test_service_runs_on_a_migrated_first_schema_database(
-    tmp_path, nursery, make_config
-):
+async def test_service_runs_on_a_migrated_first_schema_database(tmp_path, nursery, make_config):
     path = tmp_path / "old.db"
     make_first_schema_database(path)
     service = await start_service(nursery, make_config(database=str(path)))

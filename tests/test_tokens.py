@@ -20,7 +20,10 @@ def test_round_trip_keeps_the_claims():
     token = issue_token(SECRET, "alice", "k3", now=1000, ttl_s=60)
     claims = verify_token(SECRET, token, now=1030, ttl_s=60)
     assert (claims.user, claims.issued_at, claims.expires_at, claims.key) == (
-        "alice", 1000, 1060, "k3",
+        "alice",
+        1000,
+        1060,
+        "k3",
     )
 
 

@@ -166,7 +166,9 @@ async def test_password_change_revokes_older_tokens(users, service, anon):
     async with service.client(new_token) as fresh:
         assert (await fresh.get("/users/~")).status_code == 200
     assert old_token != new_token
-    assert (await anon.post("/users/alice/authenticate", json={"password": PASSWORD})).status_code == 400
+    assert (
+        await anon.post("/users/alice/authenticate", json={"password": PASSWORD})
+    ).status_code == 400
     await sign_in(anon, "alice", "a brand new password")
 
 
@@ -252,4 +254,29 @@ async def test_closed_registration_lets_only_admins_add_users(nursery, make_conf
         async with service.client(root_token) as admin:
             assert (await admin.put("/users/eve", json={"password": PASSWORD})).status_code == 200
         await sign_in(anon, "eve")
+    await service.stop()
+
+
+async def test_password_hashing_does_not_block_other_requests(nursery, make_config):
+    from tests.conftest import start_service
+
+    # Cost 13 takes about half a second of CPU per hash.
+    service = await start_service(nursery, make_config(hashRounds=13))
+    async with service.client() as anon, service.client() as prober:
+        registered = trio.Event()
+
+        async def register_slowly() -> None:
+            await anon.put("/users/carol", json={"password": PASSWORD})
+            registered.set()
+
+        nursery.start_soon(register_slowly)
+        slowest = 0.0
+        probes = 0
+        while not registered.is_set():
+            started = trio.current_time()
+            assert (await prober.get("/hello")).status_code == 200
+            slowest = max(slowest, trio.current_time() - started)
+            probes += 1
+        assert probes >= 5, "the hash finished too fast to observe anything"
+        assert slowest < 0.15, f"/hello took {slowest:.3f}s while a password was hashed"
     await service.stop()

@@ -32,12 +32,14 @@ class Field:
 async def read_body() -> bytes:
     """The whole request body, within the configured limit."""
     try:
-        return await request.get_data(cache=True, as_text=False)
+        data = await request.get_data(cache=True, as_text=False)
     except RequestEntityTooLarge:
         limit = request.max_content_length
         raise PayloadTooLarge(f"Request body larger than {limit} bytes") from None
     except RequestTimeout:
         raise BadRequest("Request body not received in time") from None
+    assert isinstance(data, bytes)
+    return data
 
 
 async def read_json(fields: Mapping[str, Field]) -> dict[str, Any]:

@@ -88,9 +88,9 @@ def create_routes(services: Services) -> Routes:
         is_admin_caller = caller is not None and caller.admin
         if body.get("admin") and not is_admin_caller:
             raise Forbidden("Not allowed")
-        if not services.config.open_registration and not is_admin_caller:
-            if await database.read(accounts.user_ids):
-                raise Forbidden("Registration is closed: an administrator has to add new users")
+        closed = not services.config.open_registration and not is_admin_caller
+        if closed and await database.read(accounts.any_user_exists):
+            raise Forbidden("Registration is closed: an administrator has to add new users")
         password_hash = await services.passwords.hash(body["password"])
         admin = await database.write(
             lambda c: accounts.insert_user(

@@ -49,6 +49,10 @@ def get_user(connection: sqlite3.Connection, user_id: str) -> User | None:
     )
 
 
+def any_user_exists(connection: sqlite3.Connection) -> bool:
+    return connection.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+
+
 def user_ids(connection: sqlite3.Connection) -> list[str]:
     return [row[0] for row in connection.execute("SELECT id FROM users ORDER BY id")]
 

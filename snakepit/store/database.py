@@ -83,9 +83,7 @@ class Database:
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(connection)`` as one write transaction in the writer thread."""
-        return await trio.to_thread.run_sync(
-            self.write_blocking, work, limiter=self._write_limiter
-        )
+        return await trio.to_thread.run_sync(self.write_blocking, work, limiter=self._write_limiter)
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(connection)`` in one read transaction on a reader, in a worker thread."""
