@@ -587,9 +587,10 @@ class Phase:
             if result.ok
             else math.nan,
             "loadgen_cpu_pct": 100 * result.cpu_s / elapsed,
-            "other_cpu_pct": 100
-            * (self.machine_busy_s - self.server_cpu_s - result.cpu_s)
-            / elapsed,
+            # Clock-tick rounding can make a difference of small values slightly negative.
+            "other_cpu_pct": max(
+                0.0, 100 * (self.machine_busy_s - self.server_cpu_s - result.cpu_s) / elapsed
+            ),
             "steal_cpu_pct": 100 * self.machine_steal_s / elapsed,
             "rps_per_second": result.per_second,
             "ratio_to_raw": result.rps / baseline_rps if baseline_rps else math.nan,

@@ -13,6 +13,8 @@ import trio
 from snakepit.config import Config, config_from_mapping
 from snakepit.server import serve
 
+pytest_plugins = ["tests.lxd_fixtures"]
+
 #: Passwords used by the tests; the published client asks for 12 to 24 characters.
 PASSWORD = "correct horse battery"
 
