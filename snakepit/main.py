@@ -48,6 +48,14 @@ def service_url(config: Config) -> str:
     return f"http://{host}:{config.port}"
 
 
+def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real exception inside a (possibly nested) exception group."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -68,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trio.run(lambda: serve(config, handle_signals=True))
     except* StoreError as group:
-        log.error("%s", group.exceptions[0])
+        log.error("%s", first_leaf(group))
         exit_code = 1
     except* OSError as group:
-        log.error("cannot start: %s", group.exceptions[0])
+        log.error("cannot start: %s", first_leaf(group))
         exit_code = 1
     return exit_code
 

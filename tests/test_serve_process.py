@@ -88,7 +88,8 @@ def test_address_in_use_is_one_line_and_exit_1(tmp_path, secret_file):
         result = run_serve(conf)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "cannot start" in result.stderr
+    assert "cannot start: [Errno 98]" in result.stderr
+    assert "address already in use" in result.stderr.lower()
     assert all(line.startswith("<") for line in result.stderr.splitlines())
 
 

@@ -50,7 +50,7 @@ async def signed_in_user(services: Services, access: Access) -> User | None:
         raise Unauthorized("Token expiration too far in the future") from None
     except TokenInvalid:
         raise Unauthorized("Invalid token") from None
-    user = await services.database.read(lambda c: accounts.get_user(c, claims.user))
+    user = services.database.lookup(lambda c: accounts.get_user(c, claims.user))
     if user is None:
         raise Unauthorized("Token for unknown user")
     if not hmac.compare_digest(user.token_key, claims.key):

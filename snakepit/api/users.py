@@ -51,8 +51,10 @@ def create_routes(services: Services) -> Routes:
     routes = Routes("users", services)
     database = services.database
 
-    async def load_user(user_id: str) -> User:
-        user = await database.read(lambda c: accounts.get_user(c, user_id))
+    async def load_user(user_id: str, caller: User | None = None) -> User:
+        if caller is not None and caller.id == user_id:
+            return caller  # read a moment ago, while checking the token
+        user = database.lookup(lambda c: accounts.get_user(c, user_id))
         if user is None:
             raise NotFound("User not found")
         return user
@@ -123,7 +125,7 @@ def create_routes(services: Services) -> Routes:
     async def get_user(caller: User, user: str) -> dict[str, Any]:
         user_id = user_param(user, caller)
         require_self_or_admin(caller, user_id)
-        return user_json(await load_user(user_id))
+        return user_json(await load_user(user_id, caller))
 
     @routes("POST", "/users/<user>", Access.USER)
     async def update_user(caller: User, user: str) -> dict[str, Any]:
