@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import trio
 
-from lxd.errors import LxdError, NotFound
+from lxd.errors import Conflict, LxdError, NotFound, OperationFailed
 from lxd.models import Instance, InstanceState
 from lxd.transport import Transport
 
@@ -76,15 +76,26 @@ class Instances:
         operation = await self._transport.start("POST", "/1.0/instances", json_body=body)
         try:
             await self._transport.wait(operation["id"])
+        except OperationFailed as error:
+            if "already exists" in error.message:
+                raise Conflict(409, f"instance {name} already exists") from error
+            raise
         except BaseException:
-            await self._remove_after_failed_create(name, operation["id"])
+            await self._remove_if_created(name, operation["id"])
             raise
         return await self.get(name)
 
-    async def _remove_after_failed_create(self, name: str, operation: str) -> None:
+    async def _remove_if_created(self, name: str, operation: str) -> None:
+        """After a cancelled create: let the operation end, and delete what it made.
+
+        An operation that failed made nothing (for example, because the name was taken by
+        another instance, which must stay).
+        """
         with trio.CancelScope(shield=True), trio.move_on_after(CLEANUP_S):
-            with contextlib.suppress(LxdError):
+            try:
                 await self._transport.wait(operation)
+            except LxdError:
+                return
             with contextlib.suppress(LxdError):
                 await self.delete(name)
 

@@ -137,9 +137,8 @@ async def test_recorded_exec_gives_exit_code_and_output(lxd, running):
 
 
 async def test_exec_of_a_missing_program(lxd, running):
-    with trio.fail_after(30):
-        result = await lxd.exec.run(running, ["/no/such/program"])
-    assert result.exit_code != 0
+    with trio.fail_after(30), pytest.raises(OperationFailed, match="Command not found"):
+        await lxd.exec.run(running, ["/no/such/program"])
 
 
 async def test_file_round_trip_is_binary_safe(lxd, running, tmp_path):
