@@ -147,7 +147,8 @@ mask_units() { local root=$1; shift; chroot "$root" systemctl --quiet mask "$@";
 enable_units() { local root=$1; shift; chroot "$root" systemctl --quiet enable "$@"; }
 
 # systemd_networking ROOT: eth0 by DHCP through systemd-networkd, address only: no default route
-# (the containers reach nothing beyond the bridge anyway) and no IPv6.
+# (the containers reach nothing beyond the bridge anyway), the search domain from DHCP (lxd)
+# and no IPv6.
 systemd_networking() {
   local root=$1
   install -D -m 644 /dev/stdin "$root/etc/systemd/network/eth0.network" <<'NETWORK'
@@ -161,6 +162,7 @@ IPv6AcceptRA=no
 
 [DHCPv4]
 UseGateway=false
+UseDomains=yes
 ClientIdentifier=mac
 SendHostname=true
 NETWORK
