@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from lxd.errors import LxdApiError, LxdUnreachable, OperationFailed, api_error
+from lxd.websocket import HandshakeError, WebSocket, open_websocket_tls, open_websocket_unix
 
 #: How long one ``/wait`` request asks LXD to hold before answering; the loop repeats it.
 OPERATION_POLL_S = 30
@@ -135,6 +136,26 @@ class Transport:
             yield response
         finally:
             await response.aclose()
+
+    @contextlib.asynccontextmanager
+    async def websocket(self, target: str) -> AsyncIterator[WebSocket]:
+        """Open one of an operation's websockets (``/1.0/operations/ID/websocket?secret=S``).
+
+        Raises:
+            LxdUnreachable: the daemon cannot be reached or refused the upgrade.
+        """
+        try:
+            if self.endpoint.unix_socket is not None:
+                opened = open_websocket_unix(self.endpoint.unix_socket, target)
+            else:
+                assert self.endpoint.ssl_context is not None
+                opened = open_websocket_tls(
+                    self.endpoint.host, self.endpoint.port, target, self.endpoint.ssl_context
+                )
+            async with opened as ws:
+                yield ws
+        except (OSError, HandshakeError) as error:
+            raise LxdUnreachable(f"websocket {target.split('?')[0]}: {describe(error)}") from error
 
     async def sync(self, method: str, path: str, **kwargs: Any) -> Any:
         """A request answered synchronously; returns the envelope's ``metadata``."""

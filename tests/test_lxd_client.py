@@ -267,3 +267,71 @@ async def test_unreachable_when_nothing_listens(trusted_cert):
     async with open_lxd(f"https://127.0.0.1:{port}", context) as client:
         with trio.fail_after(10), pytest.raises(LxdUnreachable, match="ConnectError"):
             await client.server_info()
+
+
+async def read_all(stream) -> bytes:
+    return b"".join([chunk async for chunk in stream])
+
+
+async def test_streaming_exec_with_stdin(lxd, running):
+    with trio.fail_after(30):
+        async with lxd.exec.open(running, ["cat"]) as process:
+            await process.write(b"hello ")
+            await process.write(b"pit\n")
+            await process.close_stdin()
+            assert await read_all(process.stdout) == b"hello pit\n"
+            assert await process.wait() == 0
+
+
+async def test_streaming_exec_separates_stdout_and_stderr(lxd, running):
+    with trio.fail_after(30):
+        async with lxd.exec.open(
+            running, ["sh", "-c", "echo out; echo err >&2; exit 4"]
+        ) as process:
+            out, err = await read_all(process.stdout), await read_all(process.stderr)
+            assert (out, err) == (b"out\n", b"err\n")
+            assert await process.wait() == 4
+
+
+async def test_streaming_exec_moves_megabytes_both_ways(lxd, running):
+    data = os.urandom(5 * 1024 * 1024)
+    with trio.fail_after(60):
+        async with lxd.exec.open(running, ["sh", "-c", "cat | tee /tmp/copy | sha256sum"]) as proc:
+
+            async def feed() -> None:
+                for start in range(0, len(data), 65536):
+                    await proc.write(data[start : start + 65536])
+                await proc.close_stdin()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(feed)
+                output = await read_all(proc.stdout)
+            assert output.split()[0].decode() == hashlib.sha256(data).hexdigest()
+            assert await proc.wait() == 0
+
+
+async def test_signal_reaches_the_process(lxd, running):
+    with trio.fail_after(30):
+        async with lxd.exec.open(running, ["sleep", "100"]) as process:
+            await process.signal(15)
+            assert await process.wait() == 128 + 15
+
+
+async def test_interactive_exec_has_a_resizable_terminal(lxd, running):
+    with trio.fail_after(30):
+        async with lxd.exec.open(
+            running, ["sh"], interactive=True, width=100, height=30
+        ) as process:
+            await process.resize(120, 40)
+            await process.write(b"stty size; exit 7\n")
+            output = await read_all(process.stdout)
+            assert b"40 120" in output
+            assert await process.wait() == 7
+
+
+async def test_leaving_an_exec_block_kills_the_process(lxd, running):
+    with trio.fail_after(30):
+        async with lxd.exec.open(running, ["sleep", "1234"]):
+            pass
+        listing = await lxd.exec.run(running, ["ps"])
+        assert b"sleep 1234" not in listing.stdout
