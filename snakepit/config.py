@@ -42,6 +42,7 @@ class Config:
     endpoint: str = "https://127.0.0.1:8443"
     client_key: str | None = None
     client_cert: str | None = None
+    lxd_server_cert: str = "/var/lib/lxd/server.crt"
     lxd_timeout_s: float = 10.0
     lxd_bridge: str = "lxdbr0"
     lxd_domain: str = "lxd"
@@ -148,6 +149,7 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "endpoint": ("endpoint", _string),
     "clientKey": ("client_key", _optional_string),
     "clientCert": ("client_cert", _optional_string),
+    "lxdServerCert": ("lxd_server_cert", _string),
     "lxdTimeout": ("lxd_timeout_s", _duration),
     "lxdBridge": ("lxd_bridge", _string),
     "lxdDomain": ("lxd_domain", _string),
@@ -175,7 +177,16 @@ ENVIRONMENT_OVERRIDES = {
     "SNAKEPIT_DEBUG_JOBFS": "debugJobFS",
 }
 
-_PATH_FIELDS = ("token_secret_path", "client_key", "client_cert", "mount_root", "database")
+_PATH_FIELDS = (
+    "token_secret_path",
+    "client_key",
+    "client_cert",
+    "lxd_server_cert",
+    "mount_root",
+    "database",
+)
+#: Files that must be readable at start-up when they are configured.
+_REQUIRED_FILES = {"clientKey": "client_key", "clientCert": "client_cert"}
 
 
 def config_from_mapping(
@@ -210,6 +221,11 @@ def config_from_mapping(
         if fields.get(name) and base_dir is not None:
             fields[name] = str(base_dir / fields[name])
     fields["token_secret"] = _read_secret(fields.get("token_secret_path"))
+    for key, name in _REQUIRED_FILES.items():
+        if fields.get(name) and not os.access(fields[name], os.R_OK):
+            raise ConfigError(f"{key}: cannot read {fields[name]}")
+    if bool(fields.get("client_key")) != bool(fields.get("client_cert")):
+        raise ConfigError("clientCert and clientKey: give both or neither")
     return Config(**fields), warnings
 
 

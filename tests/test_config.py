@@ -61,8 +61,9 @@ def test_every_key_of_the_seed_readme_is_known(secret_file):
         "tokenTTL": "12h",
         "hashRounds": 12,
         "endpoint": "https://10.0.0.1:8443",
-        "clientKey": "/etc/snakepit/client.key",
-        "clientCert": "/etc/snakepit/client.crt",
+        "clientKey": str(secret_file),
+        "clientCert": str(secret_file),
+        "lxdServerCert": "/var/lib/lxd/server.crt",
         "lxdTimeout": "20s",
         "lxdBridge": "br1",
         "lxdDomain": "pit",
@@ -80,7 +81,7 @@ def test_every_key_of_the_seed_readme_is_known(secret_file):
     assert config.container_timeout_s == 60
     assert config.poll_interval_s == 2
     assert config.debug_job_fs is True
-    assert config.client_cert == "/etc/snakepit/client.crt"
+    assert config.client_cert == str(secret_file)
 
 
 @pytest.mark.parametrize(
@@ -108,6 +109,19 @@ def test_missing_secret_file(tmp_path):
         config_from_mapping({"tokenSecretPath": str(tmp_path / "absent")})
     with pytest.raises(ConfigError, match="tokenSecretPath: missing"):
         config_from_mapping({})
+
+
+def test_client_certificate_files_must_exist(secret_file, tmp_path):
+    with pytest.raises(ConfigError, match=r"clientCert: cannot read .*/missing.crt"):
+        config_from_mapping(
+            {
+                "tokenSecretPath": str(secret_file),
+                "clientCert": str(tmp_path / "missing.crt"),
+                "clientKey": str(secret_file),
+            }
+        )
+    with pytest.raises(ConfigError, match="give both or neither"):
+        config_from_mapping({"tokenSecretPath": str(secret_file), "clientKey": str(secret_file)})
 
 
 def test_unknown_keys_are_warned_about_with_the_nearest_known_key(secret_file):

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trio
 
-pytestmark = pytest.mark.process
+from lxd import client_ssl_context, open_lxd
+from lxd.certificates import fingerprint
+from snakepit.config import Config, load_config
+from tests.lxd_fixtures import UNIX_SOCKET
+
+pytestmark = [pytest.mark.process, pytest.mark.lxd]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,9 +30,30 @@ def setup_env(tmp_path):
         "SNAKEPIT_CONF": str(tmp_path / "etc" / "snakepit.conf"),
         "SNAKEPIT_PORT": str(port),
         "SNAKEPIT_RUN_DIR": str(tmp_path / "run"),
+        "SNAKEPIT_LXD_NAME": f"snakepit-up-test-{os.getpid()}",
     }
     yield env
     subprocess.run([ROOT / "bin" / "snakepit-down"], env=env, capture_output=True, timeout=60)
+    cert = tmp_path / "etc" / "lxd-client.crt"
+    if cert.exists():
+        trio.run(untrust, cert.read_text())
+
+
+async def untrust(pem: str) -> None:
+    async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
+        with trio.fail_after(30):
+            await lxd.certificates.remove(fingerprint(pem))
+
+
+async def lxd_auth_with(config: Config) -> str:
+    assert config.client_cert
+    assert config.client_key
+    context = client_ssl_context(
+        Path(config.client_cert), Path(config.client_key), Path(config.lxd_server_cert)
+    )
+    async with open_lxd(config.endpoint, context) as lxd:
+        with trio.fail_after(30):
+            return (await lxd.server_info()).auth
 
 
 def run(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -50,6 +77,12 @@ def test_snakepit_up_brings_up_a_working_service_and_down_stops_it(setup_env, tm
         assert (root / folder).is_dir()
     secret = Path(setup_env["SNAKEPIT_CONF"]).parent / "token-secret"
     assert secret.stat().st_mode & 0o077 == 0, "the token secret is readable by others"
+    # The service's configuration points at the local LXD with its own, trusted certificate.
+    config, warnings = load_config(Path(setup_env["SNAKEPIT_CONF"]), environ={})
+    assert warnings == []
+    assert trio.run(lxd_auth_with, config) == "trusted"
+    key = Path(config.client_key or "")
+    assert key.stat().st_mode & 0o077 == 0, "the LXD client key is readable by others"
 
     with httpx.Client(base_url=url) as client:
         assert client.get("/hello").text == "Here I am"
