@@ -5,7 +5,7 @@ import hashlib
 import ssl
 from urllib.parse import quote
 
-from lxd.errors import Conflict, LxdApiError
+from lxd.errors import LxdApiError
 from lxd.models import Certificate
 from lxd.transport import Transport
 
@@ -47,8 +47,9 @@ class Certificates:
             body["password"] = password or ""
         try:
             await self._transport.sync("POST", "/1.0/certificates", json_body=body)
-        except (Conflict, LxdApiError) as error:
-            if "already in trust store" in error.message.lower():
+        except LxdApiError as error:
+            message = error.message.lower()
+            if "already trusted" in message or "already in trust store" in message:
                 return False
             raise
         return True

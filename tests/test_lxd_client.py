@@ -2,10 +2,13 @@
 
 import contextlib
 import hashlib
+import io
 import os
 import socket
 import struct
+import tarfile
 from functools import partial
+from pathlib import Path
 
 import pytest
 import trio
@@ -335,3 +338,56 @@ async def test_leaving_an_exec_block_kills_the_process(lxd, running):
             pass
         listing = await lxd.exec.run(running, ["ps"])
         assert b"sleep 1234" not in listing.stdout
+
+
+async def test_trust_with_the_servers_trust_password(tmp_path):
+    newcomer = make_certificate(tmp_path, "newcomer")
+    context = client_ssl_context(newcomer.cert, newcomer.key, SERVER_CERT)
+    password = f"pw-{os.getpid()}"
+    await trio.run_process(["lxc", "config", "set", "core.trust_password", password])
+    try:
+        async with open_lxd(HTTPS_ENDPOINT, context) as client:
+            with trio.fail_after(30):
+                with pytest.raises(LxdApiError):
+                    await client.certificates.trust_self(name="newcomer", password="wrong")
+                assert (await client.server_info()).auth == "untrusted"
+                assert await client.certificates.trust_self(name="newcomer", password=password)
+                assert (await client.server_info()).auth == "trusted"
+                # A second time is not an error: the certificate is trusted already.
+                assert not await client.certificates.trust_self(name="newcomer", password=password)
+                await client.certificates.remove(fingerprint(newcomer.pem))
+    finally:
+        await trio.run_process(["lxc", "config", "unset", "core.trust_password"])
+
+
+def retitled_tarball(source: Path, target: Path, title: str) -> None:
+    """A copy of an image tarball with another description, hence another fingerprint."""
+    with tarfile.open(source) as old, tarfile.open(target, "w:gz") as new:
+        for member in old:
+            data = old.extractfile(member) if member.isfile() else None
+            if member.name.lstrip("./") == "metadata.yaml" and data is not None:
+                text = data.read().decode() + f"\n# {title}\n"
+                content = text.replace("description:", f"description: {title} -", 1).encode()
+                member.size = len(content)
+                new.addfile(member, io.BytesIO(content))
+            else:
+                new.addfile(member, data)
+
+
+async def test_import_alias_and_delete_an_image(lxd, tmp_path):
+    cache = trio.Path("/var/cache/snakepit/images")
+    cached = sorted(await cache.glob(f"{TINY_IMAGE}-*.tar.gz"))
+    assert cached, "bin/prepare-images keeps the built tiny image in its cache"
+    tarball = tmp_path / "copy.tar.gz"
+    await trio.to_thread.run_sync(retitled_tarball, cached[-1], tarball, unique_name("image"))
+    alias = unique_name("imported")
+    with trio.fail_after(60):
+        imported = await lxd.images.import_tarball(tarball)
+        try:
+            assert imported != await lxd.images.fingerprint_of(TINY_IMAGE)
+            await lxd.images.add_alias(alias, imported)
+            assert (await lxd.images.get(imported)).aliases == (alias,)
+        finally:
+            await lxd.images.delete(imported)
+        assert imported not in [image.fingerprint for image in await lxd.images.list()]
+        assert await lxd.images.fingerprint_of(alias) is None
