@@ -54,9 +54,10 @@ def create_app(services: Services) -> QuartTrio:
         log.error("Unhandled error in %s %s", request.method, request.path, exc_info=error)
         return {"message": "Internal error; the service log has the details"}, 500
 
-    @app.before_request
-    async def log_start() -> None:
-        if services.config.debug_http:
+    if services.config.debug_http:
+
+        @app.before_request
+        async def log_start() -> None:
             log.debug('%s "%s %s" started', request.remote_addr, request.method, request.path)
 
     @app.after_request
