@@ -1,5 +1,6 @@
 """``/users``: registration, sign-in, profiles, passwords and group membership."""
 
+from collections.abc import Callable
 from typing import Any
 
 from snakepit.api.auth import Access, require_self_or_admin
@@ -191,37 +192,30 @@ def create_routes(services: Services) -> Routes:
         )
         return deletion_answer(f"User {user_id}", moved)
 
-    @routes("PUT", "/users/<user>/groups/<group>", Access.ADMIN)
-    async def add_to_group(caller: User, user: str, group: str) -> tuple[str, int]:
+    async def change_membership(
+        caller: User, user: str, group: str, change: Callable[[Any, str, str], object]
+    ) -> tuple[str, int]:
         user_id = user_param(user, caller)
         group_id = id_param(group, GROUP_ID, "group id")
         await read_json({})
 
-        def add(connection: Any) -> None:
+        def apply(connection: Any) -> None:
             if accounts.get_user(connection, user_id) is None:
                 raise NotFound("User not found")
             if accounts.get_group(connection, group_id) is None:
                 raise NotFound("Group not found")
-            accounts.add_membership(connection, user_id, group_id)
+            change(connection, user_id, group_id)
 
-        await database.write(add)
+        await database.write(apply)
         return "", 200
+
+    @routes("PUT", "/users/<user>/groups/<group>", Access.ADMIN)
+    async def add_to_group(caller: User, user: str, group: str) -> tuple[str, int]:
+        return await change_membership(caller, user, group, accounts.add_membership)
 
     @routes("DELETE", "/users/<user>/groups/<group>", Access.ADMIN)
     async def remove_from_group(caller: User, user: str, group: str) -> tuple[str, int]:
-        user_id = user_param(user, caller)
-        group_id = id_param(group, GROUP_ID, "group id")
-        await read_json({})
-
-        def remove(connection: Any) -> None:
-            if accounts.get_user(connection, user_id) is None:
-                raise NotFound("User not found")
-            if accounts.get_group(connection, group_id) is None:
-                raise NotFound("Group not found")
-            accounts.remove_membership(connection, user_id, group_id)
-
-        await database.write(remove)
-        return "", 200
+        return await change_membership(caller, user, group, accounts.remove_membership)
 
     return routes
 
