@@ -25,3 +25,38 @@ class Group:
 class Alias:
     id: str
     name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StateChange:
+    state: int
+    since: str
+    reason: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessRecord:
+    group_index: int
+    process_index: int
+    node_id: str | None
+    status: int | None
+    result: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    id: int
+    user_id: str
+    description: str
+    provisioning: str
+    request: str
+    state: int
+    since: str
+    rank: int
+    allocation: str | None
+    continues: int | None
+    util_compute: float
+    util_memory: float
+    groups: tuple[str, ...] = ()
+    state_changes: tuple[StateChange, ...] = ()
+    processes: tuple[ProcessRecord, ...] = ()

@@ -11,7 +11,7 @@ from snakepit.ids import GROUP_ID
 from snakepit.models import User
 from snakepit.passwords import MAX_PASSWORD_BYTES
 from snakepit.services import Services
-from snakepit.store import accounts
+from snakepit.store import accounts, jobs
 from snakepit.tokens import issue_token
 
 REGISTRATION_FIELDS = {
@@ -94,6 +94,13 @@ def create_routes(services: Services) -> Routes:
         closed = not services.config.open_registration and not is_admin_caller
         if closed and await database.read(accounts.any_user_exists):
             raise Forbidden("Registration is closed: an administrator has to add new users")
+        if not is_admin_caller and await database.read(
+            lambda c: jobs.jobs_of_user_exist(c, user_id)
+        ):
+            raise Forbidden(
+                "Only admins can re-create this account, as there are already jobs with this"
+                " user-ID as owner."
+            )
         password_hash = await services.passwords.hash(body["password"])
         admin = await database.write(
             lambda c: accounts.insert_user(

@@ -50,6 +50,79 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL
     );
     """,
+    # 4: nodes with their resources, and jobs with their history, processes and allocations
+    """
+    CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        endpoint TEXT NOT NULL,
+        online INTEGER NOT NULL DEFAULT 0,
+        available INTEGER NOT NULL DEFAULT 0,
+        since TEXT NOT NULL
+    );
+    CREATE TABLE resources (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+        type TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        UNIQUE (node_id, type, idx)
+    );
+    CREATE TABLE resource_groups (
+        resource_id INTEGER NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        PRIMARY KEY (resource_id, group_id)
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY REFERENCES pits(id),
+        user_id TEXT NOT NULL,
+        description TEXT NOT NULL,
+        provisioning TEXT NOT NULL,
+        request TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        since TEXT NOT NULL,
+        rank INTEGER NOT NULL DEFAULT 0,
+        allocation TEXT,
+        continues INTEGER
+    );
+    CREATE INDEX jobs_by_state ON jobs (state, rank);
+    CREATE INDEX jobs_by_since ON jobs (since);
+    CREATE INDEX jobs_by_user ON jobs (user_id);
+    CREATE TABLE job_groups (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        PRIMARY KEY (job_id, group_id)
+    );
+    CREATE TABLE job_states (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        state INTEGER NOT NULL,
+        since TEXT NOT NULL,
+        reason TEXT
+    );
+    CREATE INDEX job_states_by_job ON job_states (job_id, id);
+    CREATE TABLE processes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        group_index INTEGER NOT NULL,
+        process_index INTEGER NOT NULL,
+        node_id TEXT,
+        status INTEGER,
+        result TEXT
+    );
+    CREATE INDEX processes_by_job ON processes (job_id);
+    CREATE TABLE allocations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        process_id INTEGER NOT NULL REFERENCES processes(id) ON DELETE CASCADE,
+        resource_id INTEGER REFERENCES resources(id) ON DELETE SET NULL,
+        ccompute REAL,
+        cmemory REAL,
+        acompute REAL NOT NULL DEFAULT 0,
+        amemory REAL NOT NULL DEFAULT 0,
+        samples INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX allocations_by_process ON allocations (process_id);
+    CREATE INDEX allocations_by_resource ON allocations (resource_id);
+    """,
 )
 
 #: The schema version this code writes.

@@ -1,0 +1,1 @@
+"""Jobs: their states, the job list's query language, and (to come) their lifecycle."""

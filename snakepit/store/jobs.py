@@ -1,0 +1,227 @@
+"""Queries on jobs: creation, state changes with queue ranks and history, lists and details.
+
+Plain functions over a ``sqlite3.Connection`` (see :mod:`snakepit.store.accounts`). Every state
+change goes through :func:`set_state`, which keeps ``rank`` (the 1-based queue position of
+WAITING jobs) and the history in ``job_states`` consistent.
+"""
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from snakepit.jobs.query import JobQuery
+from snakepit.jobs.states import ACTIVE, JobState
+from snakepit.models import Job, ProcessRecord, StateChange
+from snakepit.store.pits import new_job_number
+
+#: Longest reason kept in the history (the published service broke on more than 255).
+MAX_REASON = 4000
+#: How many finished jobs ``/jobs/status`` shows.
+DONE_IN_STATUS = 20
+
+_ACTIVE_SQL = ",".join(str(int(state)) for state in sorted(ACTIVE))
+_COLUMNS = f"""
+    jobs.id, jobs.user_id, jobs.description, jobs.provisioning, jobs.request, jobs.state,
+    jobs.since, jobs.rank, jobs.allocation, jobs.continues,
+    (SELECT CASE WHEN jobs.state = {int(JobState.RUNNING)}
+                 THEN coalesce(avg(a.ccompute), 0)
+                 ELSE coalesce(sum(a.acompute) / nullif(sum(a.samples), 0), 0) END
+       FROM allocations a JOIN processes p ON a.process_id = p.id
+      WHERE p.job_id = jobs.id) AS util_compute,
+    (SELECT CASE WHEN jobs.state = {int(JobState.RUNNING)}
+                 THEN coalesce(avg(a.cmemory), 0)
+                 ELSE coalesce(sum(a.amemory) / nullif(sum(a.samples), 0), 0) END
+       FROM allocations a JOIN processes p ON a.process_id = p.id
+      WHERE p.job_id = jobs.id) AS util_memory
+"""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def insert_job(
+    connection: sqlite3.Connection,
+    *,
+    user_id: str,
+    description: str,
+    provisioning: str,
+    request: str,
+    continues: int | None,
+    groups: Iterable[str],
+) -> int:
+    """Create a NEW job under a fresh job number and share it with ``groups``."""
+    number = new_job_number(connection)
+    moment = now()
+    connection.execute(
+        "INSERT INTO jobs (id, user_id, description, provisioning, request, state, since,"
+        " continues) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (number, user_id, description, provisioning, request, int(JobState.NEW), moment, continues),
+    )
+    connection.execute(
+        "INSERT INTO job_states (job_id, state, since, reason) VALUES (?, ?, ?, NULL)",
+        (number, int(JobState.NEW), moment),
+    )
+    connection.executemany(
+        "INSERT OR IGNORE INTO job_groups (job_id, group_id) VALUES (?, ?)",
+        [(number, group) for group in groups],
+    )
+    return number
+
+
+def set_state(
+    connection: sqlite3.Connection, job_id: int, state: JobState, reason: str | None = None
+) -> bool:
+    """Move a job to ``state``, keeping ranks and history; False if it was in that state."""
+    row = connection.execute("SELECT state, rank FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None or row["state"] == state:
+        return False
+    moment = now()
+    rank = 0
+    if row["state"] == JobState.WAITING:
+        connection.execute(
+            "UPDATE jobs SET rank = rank - 1 WHERE state = ? AND rank > ?",
+            (int(JobState.WAITING), row["rank"]),
+        )
+    if state == JobState.WAITING:
+        rank = (
+            1
+            + connection.execute(
+                "SELECT coalesce(max(rank), 0) FROM jobs WHERE state = ?", (int(JobState.WAITING),)
+            ).fetchone()[0]
+        )
+    connection.execute(
+        "UPDATE jobs SET state = ?, since = ?, rank = ? WHERE id = ?",
+        (int(state), moment, rank, job_id),
+    )
+    connection.execute(
+        "INSERT INTO job_states (job_id, state, since, reason) VALUES (?, ?, ?, ?)",
+        (job_id, int(state), moment, reason[:MAX_REASON] if reason else None),
+    )
+    return True
+
+
+def _job(row: sqlite3.Row, connection: sqlite3.Connection | None = None) -> Job:
+    groups: tuple[str, ...] = ()
+    changes: tuple[StateChange, ...] = ()
+    processes: tuple[ProcessRecord, ...] = ()
+    if connection is not None:
+        groups = tuple(
+            r[0]
+            for r in connection.execute(
+                "SELECT group_id FROM job_groups WHERE job_id = ? ORDER BY group_id", (row["id"],)
+            )
+        )
+        changes = tuple(
+            StateChange(r["state"], r["since"], r["reason"])
+            for r in connection.execute(
+                "SELECT state, since, reason FROM job_states WHERE job_id = ? ORDER BY id",
+                (row["id"],),
+            )
+        )
+        processes = tuple(
+            ProcessRecord(
+                r["group_index"], r["process_index"], r["node_id"], r["status"], r["result"]
+            )
+            for r in connection.execute(
+                "SELECT group_index, process_index, node_id, status, result FROM processes"
+                " WHERE job_id = ? ORDER BY group_index, process_index",
+                (row["id"],),
+            )
+        )
+    return Job(
+        id=row["id"],
+        user_id=row["user_id"],
+        description=row["description"],
+        provisioning=row["provisioning"],
+        request=row["request"],
+        state=row["state"],
+        since=row["since"],
+        rank=row["rank"],
+        allocation=row["allocation"],
+        continues=row["continues"],
+        util_compute=float(row["util_compute"] or 0),
+        util_memory=float(row["util_memory"] or 0),
+        groups=groups,
+        state_changes=changes,
+        processes=processes,
+    )
+
+
+def get_job(connection: sqlite3.Connection, job_id: int) -> Job | None:
+    """A job with its groups, state history and processes."""
+    row = connection.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return None if row is None else _job(row, connection)
+
+
+def list_jobs(connection: sqlite3.Connection, query: JobQuery) -> list[Job]:
+    """Jobs matching the query language, newest state change last in the sort order."""
+    conditions, values = [], []
+    if query.since is not None:
+        conditions.append("since >= ?")
+        values.append(query.since)
+    if query.till is not None:
+        conditions.append("since <= ?")
+        values.append(query.till)
+    if query.user is not None:
+        conditions.append("user_id = ?")
+        values.append(query.user)
+    if query.title is not None:
+        conditions.append("description LIKE ?")
+        values.append(query.title)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    # Columns come from a fixed table (query.SORT_FIELDS), never from the request's text.
+    order = [f"{column} {'ASC' if ascending else 'DESC'}" for column, ascending in query.order]
+    order.extend(["since DESC", "id DESC"])
+    sql = f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY {', '.join(order)} LIMIT ? OFFSET ?"
+    rows = connection.execute(sql, (*values, query.limit, query.offset)).fetchall()
+    return [_job(row) for row in rows]
+
+
+def job_status(connection: sqlite3.Connection) -> dict[str, list[Job]]:
+    """Running (STARTING..STOPPING by id), waiting (WAITING by rank, then PREPARING, then NEW)
+    and the 20 most recently finished jobs."""
+
+    def select(where: str, order: str, *values: object) -> list[Job]:
+        sql = f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY {order}"
+        return [_job(row) for row in connection.execute(sql, values)]
+
+    return {
+        "running": select(f"state IN ({_ACTIVE_SQL})", "id"),
+        "waiting": select(
+            "state IN (?, ?, ?)",
+            "CASE state WHEN ? THEN 0 WHEN ? THEN 1 ELSE 2 END, rank, id",
+            int(JobState.WAITING),
+            int(JobState.PREPARING),
+            int(JobState.NEW),
+            int(JobState.WAITING),
+            int(JobState.PREPARING),
+        ),
+        "done": select(
+            "state >= ?", f"since DESC, id DESC LIMIT {DONE_IN_STATUS}", int(JobState.CLEANING)
+        ),
+    }
+
+
+def share(connection: sqlite3.Connection, job_id: int, group_id: str) -> None:
+    connection.execute(
+        "INSERT OR IGNORE INTO job_groups (job_id, group_id) VALUES (?, ?)", (job_id, group_id)
+    )
+
+
+def unshare(connection: sqlite3.Connection, job_id: int, group_id: str) -> None:
+    connection.execute(
+        "DELETE FROM job_groups WHERE job_id = ? AND group_id = ?", (job_id, group_id)
+    )
+
+
+def delete_job(connection: sqlite3.Connection, job_id: int) -> bool:
+    """Delete a job with its history, processes and allocations (its number stays used)."""
+    return connection.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount > 0
+
+
+def jobs_of_user_exist(connection: sqlite3.Connection, user_id: str) -> bool:
+    return (
+        connection.execute("SELECT 1 FROM jobs WHERE user_id = ? LIMIT 1", (user_id,)).fetchone()
+        is not None
+    )
