@@ -37,6 +37,10 @@ class DataRoot:
     def home(self, user_id: str) -> Path:
         return self._child("home", user_id)
 
+    def pit(self, job_id: int) -> Path:
+        """The folder of job ``job_id``."""
+        return self.root / "pits" / str(int(job_id))
+
     def group(self, group_id: str) -> Path:
         return self._child("groups", group_id)
 

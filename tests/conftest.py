@@ -94,6 +94,43 @@ async def anon(service: RunningService) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def insert_job_directly(
+    config: Config, owner: str, state: int = 0, log: bytes | None = None, title: str = "job"
+) -> int:
+    """Put a job into the service's database as if it had been submitted and run.
+
+    For tests of routes that read jobs, until jobs can be run end to end in the tests.
+    """
+    import sqlite3
+
+    from snakepit.jobs.states import JobState
+    from snakepit.store.jobs import insert_job, set_state
+
+    connection = sqlite3.connect(config.database_path, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        number = insert_job(
+            connection,
+            user_id=owner,
+            description=title,
+            provisioning="Script",
+            request="[]",
+            continues=None,
+            groups=(),
+        )
+        if state:
+            set_state(connection, number, JobState(state), "set by the test")
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+    if log is not None:
+        folder = config.data_root / "pits" / str(number)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "pit.log").write_bytes(log)
+    return number
+
+
 async def register(
     client: httpx.AsyncClient, name: str, password: str = PASSWORD, **fields: Any
 ) -> str:

@@ -105,7 +105,7 @@ async def test_wrong_field_values(admin, method, path, body, message):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.method} {case.rule}")
 async def test_unknown_query_parameters_are_refused(admin, case):
-    values = {"user": "root", "new": "fresh", "newgroup": "fresh"}
+    values = {"user": "root", "new": "fresh", "newgroup": "fresh", "job": "1"}
     answer = await admin.request(
         case.method, fill(case.path, values) + "?colour=blue", json=fill(case.body, values)
     )

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from snakepit.api import create_app, route_specs
+from snakepit.jobs.states import JobState
 from snakepit.tokens import issue_token
-from tests.conftest import PASSWORD, register, sign_in
+from tests.conftest import PASSWORD, insert_job_directly, register, sign_in
 
 ROLES = ("anon", "forged", "other", "self", "admin")
 _counter = itertools.count()
@@ -72,6 +73,13 @@ CASES = [
     Case("PUT", "/aliases/<alias>", "/aliases/{new}", ADMIN_ONLY, {"name": "{new}"}),
     Case("POST", "/aliases/<alias>", "/aliases/gtx", ADMIN_ONLY, {"name": "GTX {new}"}),
     Case("DELETE", "/aliases/<alias>", "/aliases/gtx", ADMIN_ONLY),
+    Case("GET", "/jobs", "/jobs", SIGNED_IN),
+    Case("GET", "/jobs/status", "/jobs/status", SIGNED_IN),
+    Case("GET", "/jobs/<job>", "/jobs/{job}", SIGNED_IN),
+    Case("PUT", "/jobs/<job>/groups/<group>", "/jobs/{job}/groups/lab", SELF_OR_ADMIN),
+    Case("DELETE", "/jobs/<job>/groups/<group>", "/jobs/{job}/groups/lab", SELF_OR_ADMIN),
+    Case("DELETE", "/jobs/<job>", "/jobs/{job}", SELF_OR_ADMIN),
+    Case("GET", "/jobs/<job>/log", "/jobs/{job}/log", SELF_OR_ADMIN),
 ]
 
 
@@ -113,11 +121,18 @@ async def test_route_answers_each_role_as_declared(case, service, anon):
             await admin.put("/users/carol/groups/lab")
             await admin.put("/aliases/gtx", json={"name": "GeForce GTX 1070"})
             if (await anon.get("/users/carol/exists")).status_code == 404:
-                await anon.put("/users/carol", json={"password": PASSWORD})
+                # By an admin: carol owns jobs, so nobody else may re-create the account.
+                await admin.put("/users/carol", json={"password": PASSWORD})
             tokens["self"] = await sign_in(anon, "carol")
             token = {"anon": None, "forged": forged}.get(role, tokens.get(role))
             number = next(_counter)
-            values = {"user": "carol", "new": f"user{number}", "newgroup": letters(number)}
+            job = insert_job_directly(service.config, "carol", JobState.DONE, b"the log\n")
+            values = {
+                "user": "carol",
+                "new": f"user{number}",
+                "newgroup": letters(number),
+                "job": str(job),
+            }
             async with service.client(token) as client:
                 answer = await client.request(
                     case.method, fill(case.path, values), json=fill(case.body, values)
