@@ -8,13 +8,32 @@ import ssl
 from pathlib import Path
 
 
-def client_ssl_context(cert: Path, key: Path, server_cert: Path) -> ssl.SSLContext:
-    """A verifying TLS context that trusts only ``server_cert`` and presents ``cert``/``key``.
+def client_ssl_context(cert: Path, key: Path, server_cert: Path | str) -> ssl.SSLContext:
+    """A verifying TLS context that trusts only the server's certificate and presents ours.
+
+    Args:
+        cert: our client certificate (PEM file).
+        key: its private key (PEM file).
+        server_cert: the server's certificate: a PEM file, or the PEM text itself.
 
     Raises:
         OSError: a file cannot be read.
         ssl.SSLError: a file is not a usable certificate or key.
     """
-    context = ssl.create_default_context(cafile=str(server_cert))
+    if isinstance(server_cert, str) and server_cert.lstrip().startswith("-----BEGIN"):
+        context = ssl.create_default_context(cadata=server_cert)
+    else:
+        context = ssl.create_default_context(cafile=str(server_cert))
     context.load_cert_chain(str(cert), str(key))
     return context
+
+
+def fetch_server_certificate(host: str, port: int, timeout_s: float) -> str:
+    """The certificate a TLS server presents, unverified (trust on first use). Blocking.
+
+    Only for registering a node, whose certificate is then pinned for every later call.
+
+    Raises:
+        OSError: nothing answers at ``host:port`` within ``timeout_s``.
+    """
+    return ssl.get_server_certificate((host, port), timeout=timeout_s)

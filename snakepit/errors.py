@@ -11,7 +11,8 @@
     ├── PreconditionFailed (412)
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
-    └── TooManyRequests (429)
+    ├── TooManyRequests (429)
+    └── ServiceUnavailable (503)
 
 Domain code raises these; ``snakepit.api.errors`` turns them into ``{"message": ...}``.
 """
@@ -77,3 +78,7 @@ class UnsupportedMediaType(ApiError):
 
 class TooManyRequests(ApiError):
     status = 429
+
+
+class ServiceUnavailable(ApiError):
+    status = 503

@@ -60,3 +60,24 @@ class Job:
     groups: tuple[str, ...] = ()
     state_changes: tuple[StateChange, ...] = ()
     processes: tuple[ProcessRecord, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceRecord:
+    id: int
+    type: str
+    index: int
+    name: str
+    alias: str | None
+    groups: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeRecord:
+    id: str
+    endpoint: str
+    online: bool
+    available: bool
+    since: str
+    server_cert: str
+    resources: tuple[ResourceRecord, ...] = ()

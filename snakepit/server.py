@@ -74,6 +74,7 @@ async def serve(
         async with trio.open_nursery() as root:
             if handle_signals:
                 root.start_soon(_stop_on_signals, shutdown, root.cancel_scope, name="signals")
+            await root.start(services.node_monitor.run, name="node-monitor")
             binds = await root.start(run_http, name="http")
             log.info("Snakepit listening on %s", ", ".join(binds))
             notify("READY=1")

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from snakepit.config import Config
 from snakepit.dataroot import DataRoot
+from snakepit.nodes.connect import LxdConnector
+from snakepit.nodes.monitor import NodeMonitor
 from snakepit.passwords import PasswordHasher
 from snakepit.store import Database
 from snakepit.throttle import LoginThrottle
@@ -18,15 +20,22 @@ class Services:
     data_root: DataRoot
     passwords: PasswordHasher
     login_throttle: LoginThrottle
+    lxd: LxdConnector
+    node_monitor: NodeMonitor
     #: Wall-clock time in seconds, for token lifetimes; tests may replace it.
     clock: Callable[[], float] = time.time
 
     @classmethod
     def build(cls, config: Config, database: Database) -> "Services":
+        connector = LxdConnector(config)
         return cls(
             config=config,
             database=database,
             data_root=DataRoot(config.data_root),
             passwords=PasswordHasher(config.hash_rounds),
             login_throttle=LoginThrottle(config.login_delay_s),
+            lxd=connector,
+            node_monitor=NodeMonitor(
+                database, connector, config.poll_interval_s, config.lxd_timeout_s
+            ),
         )

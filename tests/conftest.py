@@ -131,6 +131,25 @@ def insert_job_directly(
     return number
 
 
+def insert_node_directly(config: Config, node_id: str, gpus: int = 2) -> None:
+    """Put a node with GPUs into the database, its endpoint a closed loopback port."""
+    import sqlite3
+
+    from snakepit.store.nodes import insert_node, set_resources
+
+    connection = sqlite3.connect(config.database_path, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        if insert_node(connection, node_id, "https://127.0.0.1:9", "no certificate"):
+            set_resources(
+                connection, node_id, [("cuda", index, "GeForce GTX 1070") for index in range(gpus)]
+            )
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
 async def register(
     client: httpx.AsyncClient, name: str, password: str = PASSWORD, **fields: Any
 ) -> str:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 import trio
 
-from tests.conftest import PASSWORD, register, start_service
+from tests.conftest import PASSWORD, insert_node_directly, register, start_service
 from tests.test_roles import CASES, fill
 
 BODY_ROUTES = [
@@ -104,8 +104,10 @@ async def test_wrong_field_values(admin, method, path, body, message):
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.method} {case.rule}")
-async def test_unknown_query_parameters_are_refused(admin, case):
+async def test_unknown_query_parameters_are_refused(admin, case, service):
+    admin_config = service.config
     values = {"user": "root", "new": "fresh", "newgroup": "fresh", "job": "1"}
+    insert_node_directly(admin_config, "nx")
     answer = await admin.request(
         case.method, fill(case.path, values) + "?colour=blue", json=fill(case.body, values)
     )

@@ -11,7 +11,13 @@ import pytest
 from snakepit.api import create_app, route_specs
 from snakepit.jobs.states import JobState
 from snakepit.tokens import issue_token
-from tests.conftest import PASSWORD, insert_job_directly, register, sign_in
+from tests.conftest import (
+    PASSWORD,
+    insert_job_directly,
+    insert_node_directly,
+    register,
+    sign_in,
+)
 
 ROLES = ("anon", "forged", "other", "self", "admin")
 _counter = itertools.count()
@@ -73,6 +79,30 @@ CASES = [
     Case("PUT", "/aliases/<alias>", "/aliases/{new}", ADMIN_ONLY, {"name": "{new}"}),
     Case("POST", "/aliases/<alias>", "/aliases/gtx", ADMIN_ONLY, {"name": "GTX {new}"}),
     Case("DELETE", "/aliases/<alias>", "/aliases/gtx", ADMIN_ONLY),
+    Case("GET", "/nodes", "/nodes", SIGNED_IN),
+    Case("GET", "/nodes/<node>", "/nodes/nx", SIGNED_IN),
+    Case(
+        "PUT",
+        "/nodes/<node>",
+        "/nodes/{new}",
+        {**ADMIN_ONLY, "admin": 400},  # the endpoint is a closed port: "Problem adding node"
+        {"endpoint": "https://127.0.0.1:9", "password": "x"},
+    ),
+    Case("DELETE", "/nodes/<node>", "/nodes/nx", ADMIN_ONLY),
+    Case("PUT", "/nodes/<node>/groups/<group>", "/nodes/nx/groups/lab", ADMIN_ONLY),
+    Case("DELETE", "/nodes/<node>/groups/<group>", "/nodes/nx/groups/lab", ADMIN_ONLY),
+    Case(
+        "PUT",
+        "/nodes/<node>/resources/<resource>/groups/<group>",
+        "/nodes/nx/resources/1/groups/lab",
+        ADMIN_ONLY,
+    ),
+    Case(
+        "DELETE",
+        "/nodes/<node>/resources/<resource>/groups/<group>",
+        "/nodes/nx/resources/1/groups/lab",
+        ADMIN_ONLY,
+    ),
     Case("GET", "/jobs", "/jobs", SIGNED_IN),
     Case("GET", "/jobs/status", "/jobs/status", SIGNED_IN),
     Case("GET", "/jobs/<job>", "/jobs/{job}", SIGNED_IN),
@@ -127,6 +157,7 @@ async def test_route_answers_each_role_as_declared(case, service, anon):
             token = {"anon": None, "forged": forged}.get(role, tokens.get(role))
             number = next(_counter)
             job = insert_job_directly(service.config, "carol", JobState.DONE, b"the log\n")
+            insert_node_directly(service.config, "nx")
             values = {
                 "user": "carol",
                 "new": f"user{number}",

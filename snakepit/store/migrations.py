@@ -57,7 +57,8 @@ MIGRATIONS: tuple[str, ...] = (
         endpoint TEXT NOT NULL,
         online INTEGER NOT NULL DEFAULT 0,
         available INTEGER NOT NULL DEFAULT 0,
-        since TEXT NOT NULL
+        since TEXT NOT NULL,
+        server_cert TEXT NOT NULL
     );
     CREATE TABLE resources (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

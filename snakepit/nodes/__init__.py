@@ -1,0 +1,1 @@
+"""Nodes: machines with LXD (and GPUs) that run the workers of pits."""
