@@ -59,6 +59,7 @@ class Config:
     open_registration: bool = True
     max_body_size: int = 50 * 1024 * 1024
     login_delay_s: float = 1.0
+    origin_schemes: tuple[str, ...] = ("https", "ssh", "git")
     shutdown_timeout_s: float = 10.0
 
     @property
@@ -134,6 +135,12 @@ def _string_map(value: Any) -> dict[str, str]:
     return result
 
 
+def _string_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ValueError(f"expected a list of names, got {value!r}")
+    return value
+
+
 #: YAML key → (dataclass field, checker). ``tokenSecret`` is the README's name for
 #: ``tokenSecretPath``; both are accepted.
 KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
@@ -166,6 +173,7 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "openRegistration": ("open_registration", _boolean),
     "maxBodySize": ("max_body_size", _integer(1024, 2**40)),
     "loginDelay": ("login_delay_s", _duration),
+    "originSchemes": ("origin_schemes", lambda value: tuple(_string_list(value))),
     "shutdownTimeout": ("shutdown_timeout_s", _duration),
 }
 

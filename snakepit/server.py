@@ -75,6 +75,7 @@ async def serve(
             if handle_signals:
                 root.start_soon(_stop_on_signals, shutdown, root.cancel_scope, name="signals")
             await root.start(services.node_monitor.run, name="node-monitor")
+            await root.start(services.jobs.run, name="jobs")
             binds = await root.start(run_http, name="http")
             log.info("Snakepit listening on %s", ", ".join(binds))
             notify("READY=1")

@@ -103,6 +103,13 @@ CASES = [
         "/nodes/nx/resources/1/groups/lab",
         ADMIN_ONLY,
     ),
+    Case("POST", "/jobs", "/jobs", SIGNED_IN, {"clusterRequest": "[]", "script": "echo hi"}),
+    Case(
+        "POST",
+        "/jobs/<job>/stop",
+        "/jobs/{job}/stop",
+        {**SELF_OR_ADMIN, "self": 412, "admin": 412},  # the job is DONE already
+    ),
     Case("GET", "/jobs", "/jobs", SIGNED_IN),
     Case("GET", "/jobs/status", "/jobs/status", SIGNED_IN),
     Case("GET", "/jobs/<job>", "/jobs/{job}", SIGNED_IN),

@@ -53,6 +53,7 @@ def create_routes(services: Services) -> Routes:
         await read_json({})
         if not await database.write(lambda c: accounts.delete_group(c, group_id)):
             raise NotFound("Group not found")
+        await services.jobs.recheck_requests()
         moved = await services.data_root.move_to_trash(
             services.data_root.group(group_id), f"group-{group_id}"
         )

@@ -16,16 +16,34 @@ import trio
 from quart import Response, request
 
 from snakepit.api.auth import Access
-from snakepit.api.requests import read_json
+from snakepit.api.requests import Field, read_json
 from snakepit.api.routing import Routes, id_param
-from snakepit.errors import Forbidden, NotFound, PreconditionFailed
+from snakepit.errors import BadRequest, Forbidden, NotAcceptable, NotFound, PreconditionFailed
 from snakepit.ids import GROUP_ID, JOB_ID
 from snakepit.jobs.query import parse_query
 from snakepit.jobs.states import JobState
+from snakepit.jobs.submission import Submission, resolve_archive, write_job_files
 from snakepit.models import Job, User
+from snakepit.preparation import MAX_DIFF_BYTES, MAX_ORIGIN_CHARS, JobSource
+from snakepit.scheduling import RequestError, allocate, parse_request
 from snakepit.services import Services
 from snakepit.store import accounts, jobs
+from snakepit.store import nodes as node_store
 from snakepit.store.jobs import job_status
+
+#: Longest job title, as the published client allows.
+MAX_TITLE = 40
+SUBMISSION_FIELDS = {
+    "clusterRequest": Field(str, required=True, max_length=1000),
+    "description": Field(str),
+    "private": Field(bool),
+    "continueJob": Field(int),
+    "script": Field(str, max_length=64 * 1024),
+    "origin": Field(str, max_length=MAX_ORIGIN_CHARS),
+    "hash": Field(str, max_length=64),
+    "diff": Field(str, max_length=MAX_DIFF_BYTES),
+    "archive": Field(str, max_length=1024),
+}
 
 #: Bytes read from a log file per chunk while streaming it.
 LOG_CHUNK = 64 * 1024
@@ -116,6 +134,78 @@ def create_routes(services: Services) -> Routes:
         if not can_change(caller, found):
             raise Forbidden("Forbidden: only the job's owner and administrators may change it")
         return found
+
+    @routes("POST", "/jobs", Access.USER)
+    async def submit(caller: User) -> dict[str, int]:
+        body = await read_json(SUBMISSION_FIELDS)
+        if len(body.get("description", "")) > MAX_TITLE:
+            raise BadRequest(f"Field 'description' is longer than {MAX_TITLE} characters")
+        try:
+            request_ = parse_request(body["clusterRequest"])
+        except RequestError as error:
+            raise BadRequest(f"Problem parsing allocation: {error.message}") from None
+        cluster = await database.read(node_store.cluster_snapshot)
+        groups = frozenset(caller.groups)
+        if allocate(request_, cluster, user_groups=groups, busy=frozenset(), simulate=True) is None:
+            raise NotAcceptable("Cluster cannot fulfill resource request")
+        keep = None
+        if "continueJob" in body:
+            continued = await database.read(lambda c: jobs.get_job(c, int(body["continueJob"])))
+            if continued is None:
+                raise NotFound("The job to continue is not existing")
+            if not can_read(caller, continued):
+                raise Forbidden("Continuing provided job not allowed for current user")
+            keep = services.data_root.pit(continued.id) / "keep"
+        archive = None
+        if "archive" in body:
+            home = services.data_root.home(caller.id)
+            try:
+                archive = await trio.to_thread.run_sync(resolve_archive, home, body["archive"])
+            except PermissionError:
+                raise Forbidden("Archive outside user home") from None
+            if archive is None:
+                raise NotFound("Archive not found")
+        submission = Submission(
+            origin=body.get("origin"),
+            commit=body.get("hash"),
+            diff=body.get("diff"),
+            archive=archive,
+            script=body.get("script"),
+        )
+        await services.jobs.preparer.validate(
+            JobSource(submission.origin, submission.commit, submission.diff, archive, keep)
+        )
+        provisioning = await trio.to_thread.run_sync(submission.provisioning)
+        number = await database.write(
+            lambda c: jobs.insert_job(
+                c,
+                user_id=caller.id,
+                description=body.get("description", ""),
+                provisioning=provisioning,
+                request=str(request_),
+                continues=int(body["continueJob"]) if "continueJob" in body else None,
+                groups=() if body.get("private") else caller.autoshare,
+            )
+        )
+        try:
+            await trio.to_thread.run_sync(
+                write_job_files, services.data_root.pit(number), submission
+            )
+        except OSError:
+            with trio.CancelScope(shield=True):
+                await database.write(lambda c: jobs.delete_job(c, number))
+            raise
+        services.jobs.wake()
+        return {"id": number}
+
+    @routes("POST", "/jobs/<job>/stop", Access.USER)
+    async def stop(caller: User, job: str) -> tuple[str, int]:
+        found = await changeable_job(caller, job)
+        await read_json({})
+        if found.state > JobState.STOPPING:
+            raise PreconditionFailed("Only jobs before or in running state can be stopped")
+        await services.jobs.stop(found, f"Stopped by user {caller.id}")
+        return "", 200
 
     @routes("GET", "/jobs", Access.USER, query=("since", "till", "user", "title", "asc",
                                                 "desc", "limit", "offset"))  # fmt: skip

@@ -116,6 +116,7 @@ def create_routes(services: Services) -> Routes:
         found = await load_node(node)
         await read_json({})
         await database.write(lambda c: node_store.delete_node(c, found.id))
+        await services.jobs.recheck_requests()
         others = await database.read(lambda c: node_store.endpoint_users(c, found.endpoint))
         if others:
             return {"message": f"Node {found.id} removed; its LXD still serves {others[0]}"}
@@ -157,6 +158,7 @@ def create_routes(services: Services) -> Routes:
                 raise NotFound("Resource not found")
 
         await database.write(apply)
+        await services.jobs.recheck_requests()
         return "", 200
 
     @routes("PUT", "/nodes/<node>/groups/<group>", Access.ADMIN)

@@ -22,7 +22,7 @@ MAX_FIELD_LENGTH = 255
 class Field:
     """One accepted key of a JSON body."""
 
-    kind: type  # str, bool or list (of strings)
+    kind: type  # str, bool, int (or a string of digits) or list (of strings)
     required: bool = False
     max_length: int = MAX_FIELD_LENGTH
     #: For ``list``: the longest list and the longest item.
@@ -85,6 +85,11 @@ def _check_field(key: str, value: Any, field: Field) -> None:
         if not isinstance(value, str):
             raise BadRequest(f"Field {key!r} must be a string")
         _check_text(key, value, field.max_length)
+    elif field.kind is int:
+        if isinstance(value, str) and value.isdigit() and len(value) <= 12:
+            return
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BadRequest(f"Field {key!r} must be a whole number")
     elif field.kind is list:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise BadRequest(f"Field {key!r} must be a list of strings")

@@ -214,6 +214,8 @@ def create_routes(services: Services) -> Routes:
             change(connection, user_id, group_id)
 
         await database.write(apply)
+        if change is accounts.remove_membership:
+            await services.jobs.recheck_requests()
         return "", 200
 
     @routes("PUT", "/users/<user>/groups/<group>", Access.ADMIN)

@@ -6,7 +6,7 @@ import trio
 
 from lxd import LxdError
 from snakepit.models import NodeRecord
-from snakepit.nodes.connect import LxdConnector
+from snakepit.nodes.connect import LxdConnector, NoClientCertificate
 from snakepit.store import Database
 from snakepit.store import nodes as node_store
 
@@ -49,7 +49,7 @@ class NodeMonitor:
             try:
                 async with self._connector.open(node.endpoint, node.server_cert) as lxd:
                     online = (await lxd.server_info()).auth == "trusted"
-            except (LxdError, OSError) as error:
+            except (LxdError, OSError, ValueError, NoClientCertificate) as error:
                 log.debug("node %s does not answer: %s", node.id, error)
         if await self._database.write(lambda c: node_store.set_online(c, node.id, online)):
             log.info("node %s is %s", node.id, "ONLINE" if online else "OFFLINE")

@@ -3,7 +3,9 @@
 import sqlite3
 from collections.abc import Iterable
 
+from snakepit.jobs.states import ACTIVE
 from snakepit.models import NodeRecord, ResourceRecord
+from snakepit.scheduling import Cluster, Node, Resource
 from snakepit.store.jobs import now
 
 
@@ -139,3 +141,50 @@ def restrict(
                 (row[0], group_id),
             )
     return len(rows)
+
+
+def cluster_snapshot(connection: sqlite3.Connection) -> Cluster:
+    """Nodes and resources (with aliases and restrictions) for the scheduling functions."""
+    nodes = [
+        Node(row["id"], bool(row["online"]), bool(row["available"]))
+        for row in connection.execute("SELECT id, online, available FROM nodes")
+    ]
+    restrictions: dict[int, set[str]] = {}
+    for row in connection.execute("SELECT resource_id, group_id FROM resource_groups"):
+        restrictions.setdefault(row[0], set()).add(row[1])
+    resources = [
+        Resource(
+            id=row["id"],
+            node=row["node_id"],
+            type=row["type"],
+            index=row["idx"],
+            name=row["name"],
+            alias=row["alias"],
+            groups=frozenset(restrictions.get(row["id"], ())),
+        )
+        for row in connection.execute(
+            "SELECT r.id, r.node_id, r.type, r.idx, r.name, a.id AS alias FROM resources r"
+            " LEFT JOIN aliases a ON a.name = r.name"
+        )
+    ]
+    return Cluster(nodes, resources)
+
+
+def busy_resource_ids(connection: sqlite3.Connection) -> frozenset[int]:
+    """Resources held by jobs that are starting, running or stopping."""
+    rows = connection.execute(
+        "SELECT a.resource_id FROM allocations a JOIN processes p ON a.process_id = p.id"
+        " JOIN jobs j ON p.job_id = j.id WHERE j.state IN (?, ?, ?) AND a.resource_id IS NOT NULL",
+        tuple(int(state) for state in sorted(ACTIVE)),
+    )
+    return frozenset(row[0] for row in rows)
+
+
+def groups_of(connection: sqlite3.Connection, user_id: str) -> frozenset[str]:
+    """The groups a user is a member of (for resource restrictions)."""
+    return frozenset(
+        row[0]
+        for row in connection.execute(
+            "SELECT group_id FROM memberships WHERE user_id = ?", (user_id,)
+        )
+    )
