@@ -14,6 +14,8 @@ from snakepit.store.jobs import (
     job_status,
     jobs_of_user_exist,
     list_jobs,
+    record_allocation,
+    record_results,
     set_state,
     share,
     unshare,
@@ -164,3 +166,46 @@ def test_sharing_and_owner_lookup(database):
     assert fetch(database, job).groups == ()
     assert database.write_blocking(lambda c: jobs_of_user_exist(c, "alice"))
     assert not database.write_blocking(lambda c: jobs_of_user_exist(c, "bob"))
+
+
+def test_an_allocation_makes_a_waiting_job_starting_and_busies_its_gpus(database):
+    from snakepit.scheduling import allocate, parse_request
+    from snakepit.store.nodes import (
+        busy_resource_ids,
+        cluster_snapshot,
+        insert_node,
+        set_resources,
+    )
+
+    def add_node(connection):
+        insert_node(connection, "n0", "https://127.0.0.1:8443", "cert")
+        set_resources(connection, "n0", [("cuda", i, "GTX") for i in range(4)])
+        connection.execute("UPDATE nodes SET online = 1")
+
+    database.write_blocking(add_node)
+    job = new_job(database, request="2:[2:GTX]")
+    move(database, job, JobState.WAITING)
+    cluster = database.write_blocking(cluster_snapshot)
+    allocation = allocate(
+        parse_request("2:[2:GTX]"), cluster, user_groups=frozenset(), busy=frozenset()
+    )
+    assert allocation is not None
+    assert database.write_blocking(lambda c: record_allocation(c, job, allocation))
+    started = fetch(database, job)
+    assert (started.state, started.allocation, started.rank) == (
+        JobState.STARTING,
+        "n0[cuda 0-3]",
+        0,
+    )
+    assert [(p.group_index, p.process_index, p.node_id) for p in started.processes] == [
+        (0, 0, "n0"),
+        (0, 1, "n0"),
+    ]
+    assert len(database.write_blocking(busy_resource_ids)) == 4
+    # Not twice: the job is no longer waiting.
+    assert not database.write_blocking(lambda c: record_allocation(c, job, allocation))
+    database.write_blocking(lambda c: record_results(c, job, [(0, 0, 0, "ok"), (0, 1, 3, None)]))
+    finished = fetch(database, job)
+    assert [(p.status, p.result) for p in finished.processes] == [(0, "ok"), (3, None)]
+    move(database, job, JobState.DONE)
+    assert database.write_blocking(busy_resource_ids) == frozenset()

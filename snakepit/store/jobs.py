@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from snakepit.jobs.query import JobQuery
 from snakepit.jobs.states import ACTIVE, JobState
 from snakepit.models import Job, ProcessRecord, StateChange
+from snakepit.scheduling import Allocation
 from snakepit.store.pits import new_job_number
 
 #: Longest reason kept in the history (the published service broke on more than 255).
@@ -225,3 +226,53 @@ def jobs_of_user_exist(connection: sqlite3.Connection, user_id: str) -> bool:
         connection.execute("SELECT 1 FROM jobs WHERE user_id = ? LIMIT 1", (user_id,)).fetchone()
         is not None
     )
+
+
+def record_allocation(connection: sqlite3.Connection, job_id: int, allocation: Allocation) -> bool:
+    """Give a WAITING job its processes and resources and make it STARTING, in one step.
+
+    Returns:
+        False if the job was no longer waiting (stopped meanwhile): nothing is written.
+    """
+    row = connection.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None or row["state"] != JobState.WAITING:
+        return False
+    for process in allocation.workers:
+        cursor = connection.execute(
+            "INSERT INTO processes (job_id, group_index, process_index, node_id)"
+            " VALUES (?, ?, ?, ?)",
+            (job_id, process.group, process.index, process.node),
+        )
+        connection.executemany(
+            "INSERT INTO allocations (process_id, resource_id) VALUES (?, ?)",
+            [(cursor.lastrowid, resource_id) for resource_id in process.resource_ids],
+        )
+    connection.execute(
+        "UPDATE jobs SET allocation = ? WHERE id = ?", (allocation.summary(), job_id)
+    )
+    set_state(connection, job_id, JobState.STARTING)
+    return True
+
+
+def record_results(
+    connection: sqlite3.Connection,
+    job_id: int,
+    results: Iterable[tuple[int, int, int | None, str | None]],
+) -> None:
+    """Store ``(group index, process index, exit code, result text)`` of finished workers."""
+    connection.executemany(
+        "UPDATE processes SET status = ?, result = ?"
+        " WHERE job_id = ? AND group_index = ? AND process_index = ?",
+        [(status, result, job_id, group, index) for group, index, status, result in results],
+    )
+
+
+def waiting_jobs(connection: sqlite3.Connection) -> list[tuple[int, str, str]]:
+    """``(id, owner, request)`` of WAITING jobs in queue order."""
+    return [
+        (row["id"], row["user_id"], row["request"])
+        for row in connection.execute(
+            "SELECT id, user_id, request FROM jobs WHERE state = ? ORDER BY rank",
+            (int(JobState.WAITING),),
+        )
+    ]
