@@ -144,7 +144,8 @@ def create_routes(services: Services) -> Routes:
             request_ = parse_request(body["clusterRequest"])
         except RequestError as error:
             raise BadRequest(f"Problem parsing allocation: {error.message}") from None
-        cluster = await database.read(node_store.cluster_snapshot)
+        # A few hundred indexed rows at most: cheaper here than a thread round trip.
+        cluster = database.lookup(node_store.cluster_snapshot)
         groups = frozenset(caller.groups)
         if allocate(request_, cluster, user_groups=groups, busy=frozenset(), simulate=True) is None:
             raise NotAcceptable("Cluster cannot fulfill resource request")
@@ -175,7 +176,10 @@ def create_routes(services: Services) -> Routes:
         await services.jobs.preparer.validate(
             JobSource(submission.origin, submission.commit, submission.diff, archive, keep)
         )
-        provisioning = await trio.to_thread.run_sync(submission.provisioning)
+        if archive is None:
+            provisioning = submission.provisioning()
+        else:  # reads the archive's size
+            provisioning = await trio.to_thread.run_sync(submission.provisioning)
         number = await database.write(
             lambda c: jobs.insert_job(
                 c,

@@ -22,7 +22,6 @@ import trio
 
 from snakepit.config import Config
 from snakepit.dataroot import DataRoot
-from snakepit.jobs.query import JobQuery
 from snakepit.jobs.states import JobState
 from snakepit.jobs.submission import read_job_source
 from snakepit.models import Job
@@ -82,15 +81,16 @@ class JobRunner:
                 await self._clean(job.id, reason)
 
     async def _jobs_in(self, state: JobState) -> list[Job]:
-        query = JobQuery(limit=1_000_000)
-        found = await self._database.read(lambda c: job_store.list_jobs(c, query))
-        return [job for job in found if job.state == state]
+        return await self._database.read(partial(job_store.jobs_in_state, state=state))
 
     async def _start_preparations(self, nursery: trio.Nursery) -> None:
         free = self._config.max_parallel_prep - len(self._preparing)
         if free <= 0:
             return
-        for job in sorted(await self._jobs_in(JobState.NEW), key=lambda job: job.id)[:free]:
+        new = await self._database.read(
+            partial(job_store.jobs_in_state, state=JobState.NEW, limit=free)
+        )
+        for job in new:
             if await self._set(job.id, JobState.PREPARING):
                 scope = trio.CancelScope()
                 self._preparing[job.id] = scope

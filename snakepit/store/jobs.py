@@ -179,6 +179,14 @@ def list_jobs(connection: sqlite3.Connection, query: JobQuery) -> list[Job]:
     return [_job(row) for row in rows]
 
 
+def jobs_in_state(connection: sqlite3.Connection, state: JobState, limit: int = -1) -> list[Job]:
+    """Jobs in one state, oldest number first (through the state index); ``limit`` < 0: all."""
+    rows = connection.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE state = ? ORDER BY id LIMIT ?", (int(state), limit)
+    ).fetchall()
+    return [_job(row) for row in rows]
+
+
 def job_status(connection: sqlite3.Connection) -> dict[str, list[Job]]:
     """Running (STARTING..STOPPING by id), waiting (WAITING by rank, then PREPARING, then NEW)
     and the 20 most recently finished jobs."""
