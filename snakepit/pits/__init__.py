@@ -1,0 +1,57 @@
+"""Pits: the containers that run one job, and their supervision.
+
+A pit is one daemon container on the head node (chrooted SFTP over the pit's data) and one worker
+container per process of the job, on the nodes the scheduler allocated. The workers mount the
+daemon's ``/data`` over sshfs and run the job's ``script.sh`` (section 1.7 of the service spec).
+
+- :mod:`snakepit.pits.plan`: what to start (frozen plans), the workers' environment, container
+  names. Pure.
+- :mod:`snakepit.pits.runner`: :func:`run_pit`, a nursery that starts the containers, supervises
+  the workers, collects their logs into ``pit.log`` and always tears everything down.
+"""
+
+from snakepit.pits.plan import (
+    DAEMON_SPEC,
+    HEAD_NODE,
+    ContainerName,
+    PitPlan,
+    WorkerPlan,
+    container_name,
+    daemon_name,
+    env_file,
+    parse_container_name,
+    worker_environment,
+    worker_name,
+)
+from snakepit.pits.runner import (
+    PitError,
+    PitHandle,
+    PitOutcome,
+    PitStartFailed,
+    PitStartTimeout,
+    PitTimeouts,
+    WorkerOutcome,
+    run_pit,
+)
+
+__all__ = [
+    "DAEMON_SPEC",
+    "HEAD_NODE",
+    "ContainerName",
+    "PitError",
+    "PitHandle",
+    "PitOutcome",
+    "PitPlan",
+    "PitStartFailed",
+    "PitStartTimeout",
+    "PitTimeouts",
+    "WorkerOutcome",
+    "WorkerPlan",
+    "container_name",
+    "daemon_name",
+    "env_file",
+    "parse_container_name",
+    "run_pit",
+    "worker_environment",
+    "worker_name",
+]

@@ -1,0 +1,471 @@
+"""Running a pit: start its containers, supervise its workers, always tear it down.
+
+:func:`run_pit` is one nursery per pit. It creates and starts the daemon on the head node and
+every worker on its node (in parallel, each a child task), calls ``task_status.started(handle)``
+and then polls the workers until all have exited or one has failed, while a child task collects
+the workers' logs into ``pit.log``. Stopping a pit is cancelling it (:meth:`PitHandle.stop`).
+Whatever happens, the ``finally`` removes every container of the pit on every node it touches,
+found by name (so half-made ones go too), shielded and bounded.
+
+Errors::
+
+    PitError
+    ├── PitStartTimeout   the start took longer than ``max_start_s``
+    └── PitStartFailed    LXD or the host refused a step of the start
+"""
+
+import contextlib
+import dataclasses
+import logging
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import trio
+
+from lxd import Lxd, LxdError, NotFound
+from lxd.transport import describe
+from snakepit.pits import data
+from snakepit.pits.logs import LogCollector
+from snakepit.pits.plan import (
+    HEAD_NODE,
+    PitPlan,
+    WorkerPlan,
+    daemon_name,
+    env_file,
+    parse_container_name,
+    worker_environment,
+    worker_name,
+)
+
+log = logging.getLogger(__name__)
+
+#: Image aliases of the daemon and the workers.
+DAEMON_IMAGE = "snakepit-daemon"
+WORKER_IMAGE = "snakepit-worker"
+#: Succeeds in the daemon once its sshd serves.
+SSHD_READY = ("systemctl", "is-active", "--quiet", "ssh.service")
+#: Tries to remove a container in a teardown (LXD refuses while another operation runs on it).
+REMOVE_ATTEMPTS = 10
+
+
+class PitError(Exception):
+    """A pit could not be run."""
+
+
+class PitStartTimeout(PitError):
+    def __init__(self, job_id: int, seconds: float) -> None:
+        super().__init__(f"pit {job_id} did not start within {seconds:g} s")
+        self.job_id = job_id
+
+
+class PitStartFailed(PitError):
+    """A step of the start failed; the message says which."""
+
+
+class Connector(Protocol):
+    """Opens LXD clients for nodes (:class:`snakepit.nodes.connect.LxdConnector`)."""
+
+    def open(
+        self, endpoint: str, server_cert: str
+    ) -> contextlib.AbstractAsyncContextManager[Lxd]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class PitTimeouts:
+    """Deadlines of a pit's phases (seconds)."""
+
+    container_s: float = 30.0  #: each LXD call
+    max_start_s: float = 300.0  #: the whole start
+    poll_interval_s: float = 1.0  #: between polls of the workers' containers
+    log_interval_s: float = 0.5  #: between collections of the workers' logs
+    teardown_s: float = 60.0  #: removing the containers
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerOutcome:
+    index: int
+    exit_code: int | None  #: None: the worker wrote no status
+    result: str | None  #: the content of ``$RESULT_FILE``, None without one
+
+
+@dataclasses.dataclass(frozen=True)
+class PitOutcome:
+    job_id: int
+    workers: tuple[WorkerOutcome, ...]
+    stopped: bool  #: the pit was stopped (cancelled through its handle)
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.stopped and all(worker.exit_code == 0 for worker in self.workers)
+
+
+@dataclasses.dataclass(frozen=True)
+class PitHandle:
+    """Given to the caller once the pit has started."""
+
+    job_id: int
+    cancel_scope: trio.CancelScope
+
+    def stop(self) -> None:
+        """Stop the pit: its containers are removed and :func:`run_pit` returns."""
+        self.cancel_scope.cancel()
+
+
+class ContainerTimeout(PitError):
+    """One LXD call took longer than ``container_s``."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float, what: str) -> Iterator[None]:
+    try:
+        with trio.fail_after(seconds):
+            yield
+    except trio.TooSlowError:
+        raise ContainerTimeout(f"{what} took more than {seconds:g} s") from None
+
+
+@dataclasses.dataclass
+class _Node:
+    """One LXD endpoint the pit uses, with the node ids it is registered as."""
+
+    client: Lxd
+    node_ids: set[str]
+
+
+async def run_pit(
+    plan: PitPlan,
+    *,
+    connector: Connector,
+    data_root: Path,
+    mount_uid: int | None = None,
+    mount_gid: int | None = None,
+    timeouts: PitTimeouts = PitTimeouts(),
+    task_status: trio.TaskStatus[PitHandle] = trio.TASK_STATUS_IGNORED,
+) -> PitOutcome:
+    """Run a job's pit to its end and return what its workers left.
+
+    The pit directory ``<data_root>/pits/<job>`` must hold ``script.sh`` (and ``src/``).
+
+    Args:
+        plan: the job, its owner and its workers.
+        connector: opens an LXD client per node.
+        data_root: the data root on this machine (``mountRoot``).
+        mount_uid, mount_gid: the data owner, mapped to the daemon's ``worker`` with
+            ``raw.idmap`` (needs delegation in ``/etc/subuid`` and ``/etc/subgid``); without
+            them the data is handed to the host ids the daemon's 2525 maps to (see
+            :mod:`snakepit.pits.data`).
+        timeouts: deadlines of the phases.
+        task_status: gets a :class:`PitHandle` once every container runs.
+
+    Raises:
+        PitStartTimeout: the start took longer than ``timeouts.max_start_s``.
+        PitStartFailed: LXD or the host refused a step of the start.
+    """
+    pit = _Pit(plan, data_root, timeouts, mount_uid, mount_gid)
+    async with pit.open_nodes(connector):
+        try:
+            with trio.CancelScope() as scope:
+                await pit.start()
+                task_status.started(PitHandle(plan.job_id, scope))
+                await pit.supervise()
+            return await pit.outcome(stopped=scope.cancelled_caught)
+        finally:
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(timeouts.teardown_s) as bounded:
+                    await pit.teardown()
+                if bounded.cancelled_caught:
+                    log.error("pit %d: teardown took over %g s", plan.job_id, timeouts.teardown_s)
+                await trio.to_thread.run_sync(pit.logs.collect, True)
+
+
+class _Pit:
+    def __init__(
+        self,
+        plan: PitPlan,
+        data_root: Path,
+        timeouts: PitTimeouts,
+        mount_uid: int | None,
+        mount_gid: int | None,
+    ) -> None:
+        if (mount_uid is None) != (mount_gid is None):
+            raise ValueError("give both mount_uid and mount_gid, or neither")
+        self.plan = plan
+        self.data_root = data_root
+        self.timeouts = timeouts
+        self.mount_ids: tuple[int, int] | None = None
+        if mount_uid is not None and mount_gid is not None:
+            self.mount_ids = (mount_uid, mount_gid)
+        self.pit_dir = data.pit_dir(data_root, plan.job_id)
+        self.logs = LogCollector(self.pit_dir, [worker.index for worker in plan.workers])
+        self.nodes: dict[str, _Node] = {}
+        self._daemon_ready = trio.Event()
+
+    @contextlib.asynccontextmanager
+    async def open_nodes(self, connector: Connector) -> AsyncIterator[None]:
+        """Open one client per LXD endpoint of the pit for its whole life."""
+        wanted = {self.plan.head_endpoint: (self.plan.head_server_cert_pem, {HEAD_NODE})}
+        for worker in self.plan.workers:
+            cert, ids = wanted.setdefault(worker.endpoint, (worker.server_cert_pem, set()))
+            ids.add(worker.node_id)
+        async with contextlib.AsyncExitStack() as stack:
+            for endpoint, (cert, ids) in wanted.items():
+                client = await stack.enter_async_context(connector.open(endpoint, cert))
+                self.nodes[endpoint] = _Node(client, ids)
+            yield
+
+    # Start
+
+    async def start(self) -> None:
+        seconds = self.timeouts.max_start_s
+        try:
+            with trio.fail_after(seconds):
+                with tempfile.TemporaryDirectory(prefix="snakepit-pit-") as folder:
+                    private, public = await self._make_key(Path(folder))
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._start_daemon, public, name="pit daemon")
+                    for worker in self.plan.workers:
+                        nursery.start_soon(
+                            self._start_worker, worker, private, name=f"pit worker {worker.index}"
+                        )
+        except trio.TooSlowError:
+            raise PitStartTimeout(self.plan.job_id, seconds) from None
+        except (PitError, LxdError, OSError, ValueError) as error:
+            raise PitStartFailed(f"pit {self.plan.job_id}: {describe(error)}") from error
+        except BaseExceptionGroup as group:
+            failures, rest = group.split(Exception)
+            if rest is not None or failures is None:
+                raise
+            messages = "; ".join(describe(error) for error in _leaves(failures))
+            raise PitStartFailed(f"pit {self.plan.job_id}: {messages}") from group
+
+    async def _make_key(self, folder: Path) -> tuple[bytes, bytes]:
+        key = folder / "id_rsa"
+        await trio.run_process(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                f"snakepit-pit-{self.plan.job_id}",
+                "-f",
+                str(key),
+            ],
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+        return await trio.Path(key).read_bytes(), await trio.Path(f"{key}.pub").read_bytes()
+
+    def _daemon_devices(self) -> dict[str, dict[str, str]]:
+        root = self.data_root
+        devices = {
+            "pit": {"type": "disk", "source": str(self.pit_dir), "path": "/data/rw/pit"},
+            "home": {
+                "type": "disk",
+                "source": str(root / "home" / self.plan.owner),
+                "path": "/data/rw/home",
+            },
+            "shared": {
+                "type": "disk",
+                "source": str(root / "shared"),
+                "path": "/data/ro/shared",
+                "readonly": "true",
+            },
+        }
+        for group in self.plan.owner_groups:
+            devices[f"group-{group}"] = {
+                "type": "disk",
+                "source": str(root / "groups" / group),
+                "path": f"/data/rw/group-{group}",
+            }
+        return devices
+
+    def _owned_directories(self) -> list[Path]:
+        root = self.data_root
+        groups = [root / "groups" / group for group in self.plan.owner_groups]
+        return [self.pit_dir, root / "home" / self.plan.owner, *groups]
+
+    async def _start_daemon(self, public_key: bytes) -> None:
+        plan, seconds = self.plan, self.timeouts.container_s
+        lxd = self.nodes[plan.head_endpoint].client
+        name = daemon_name(plan.job_id)
+        await trio.to_thread.run_sync(
+            data.make_directories,
+            self.data_root,
+            plan.job_id,
+            plan.owner,
+            plan.owner_groups,
+            [worker.index for worker in plan.workers],
+        )
+        config: dict[str, str] = {}
+        if self.mount_ids is not None:
+            uid, gid = self.mount_ids
+            config["raw.idmap"] = f"uid {uid} {data.WORKER_ID}\ngid {gid} {data.WORKER_ID}"
+            config["security.idmap.isolated"] = "true"
+        with _deadline(seconds, f"creating {name}"):
+            instance = await lxd.instances.create(
+                name, image_alias=DAEMON_IMAGE, config=config, devices=self._daemon_devices()
+            )
+        owner = self.mount_ids or data.mapped_ids(instance.config.get("volatile.idmap.next", ""))
+        await trio.to_thread.run_sync(data.hand_over, self._owned_directories(), *owner)
+        with _deadline(seconds, f"starting {name}"):
+            await lxd.instances.start(name)
+        with _deadline(seconds, f"pushing the key to {name}"):
+            await lxd.files.push(
+                name,
+                "/home/worker/.ssh/authorized_keys",
+                public_key,
+                mode=0o644,
+                uid=data.WORKER_ID,
+                gid=data.WORKER_ID,
+            )
+        # Workers try to mount the daemon six times a second apart and then reboot; sshd makes
+        # its host keys first, so let them try only once it serves.
+        with _deadline(seconds, f"waiting for sshd in {name}"):
+            while True:
+                if (await lxd.exec.run(name, SSHD_READY)).exit_code == 0:
+                    break
+                await trio.sleep(0.1)
+        self._daemon_ready.set()
+
+    async def _start_worker(self, worker: WorkerPlan, private_key: bytes) -> None:
+        seconds = self.timeouts.container_s
+        lxd = self.nodes[worker.endpoint].client
+        name = worker_name(self.plan.job_id, worker)
+        devices = {
+            "fuse": {
+                "type": "unix-char",
+                "source": "/dev/fuse",
+                "path": "/dev/fuse",
+                "mode": "0666",
+            }
+        }
+        for number, gpu in enumerate(worker.gpu_indices):
+            devices[f"gpu{number}"] = {"type": "gpu", "gputype": "physical", "id": str(gpu)}
+        environment = env_file(worker_environment(self.plan, worker)).encode()
+        with _deadline(seconds, f"creating {name}"):
+            await lxd.instances.create(name, image_alias=WORKER_IMAGE, devices=devices)
+        with _deadline(seconds, f"starting {name}"):
+            await lxd.instances.start(name)
+        with _deadline(seconds, f"pushing the key to {name}"):
+            await lxd.files.push(name, "/root/.ssh/id_rsa", private_key, mode=0o600)
+        # The worker mounts the daemon as soon as /env.sh arrives: only once the daemon is up.
+        await self._daemon_ready.wait()
+        with _deadline(seconds, f"pushing /env.sh to {name}"):
+            await lxd.files.push(name, "/env.sh", environment, mode=0o600)
+
+    # Supervision
+
+    async def supervise(self) -> None:
+        """Return when every worker has exited, or as soon as one has failed."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.logs.run, self.timeouts.log_interval_s, name="pit logs")
+            await self._watch_workers()
+            nursery.cancel_scope.cancel()
+
+    async def _watch_workers(self) -> None:
+        running = list(self.plan.workers)
+        stopped_before: set[int] = set()
+        while True:
+            for worker in list(running):
+                if not await self._has_stopped(worker):
+                    stopped_before.discard(worker.index)
+                    continue
+                code, _ = await trio.to_thread.run_sync(
+                    data.read_worker_files, self.data_root, self.plan.job_id, worker.index
+                )
+                if code is None and worker.index not in stopped_before:
+                    # Stopped without a status: a reboot shows as stopped for a moment. Ended
+                    # only if it is still stopped at the next poll.
+                    stopped_before.add(worker.index)
+                    continue
+                running.remove(worker)
+                log.info("pit %d: worker %d exited with %s", self.plan.job_id, worker.index, code)
+                if code != 0:
+                    return
+            if not running:
+                return
+            await trio.sleep(self.timeouts.poll_interval_s)
+
+    async def _has_stopped(self, worker: WorkerPlan) -> bool:
+        name = worker_name(self.plan.job_id, worker)
+        try:
+            with _deadline(self.timeouts.container_s, f"asking for the state of {name}"):
+                state = await self.nodes[worker.endpoint].client.instances.state(name)
+        except NotFound:
+            return True
+        except (LxdError, ContainerTimeout) as error:
+            # A node that does not answer for a moment does not end the job; the next poll asks
+            # again.
+            log.warning("pit %d: %s", self.plan.job_id, describe(error))
+            return False
+        return state.status.lower() == "stopped"
+
+    async def outcome(self, *, stopped: bool) -> PitOutcome:
+        workers = []
+        for worker in self.plan.workers:
+            code, result = await trio.to_thread.run_sync(
+                data.read_worker_files, self.data_root, self.plan.job_id, worker.index
+            )
+            workers.append(WorkerOutcome(worker.index, code, result))
+        return PitOutcome(self.plan.job_id, tuple(workers), stopped)
+
+    # Teardown
+
+    async def teardown(self) -> None:
+        """Force-stop and delete every container of the pit on every node; errors are logged."""
+        async with trio.open_nursery() as nursery:
+            for endpoint, node in self.nodes.items():
+                nursery.start_soon(self._clear_node, node, name=f"pit teardown {endpoint}")
+
+    async def _clear_node(self, node: _Node) -> None:
+        try:
+            names = await node.client.instances.names()
+        except LxdError as error:
+            log.error("pit %d: cannot list containers: %s", self.plan.job_id, describe(error))
+            return
+        ours = []
+        for name in names:
+            parsed = parse_container_name(name)
+            if parsed and parsed.pit_id == self.plan.job_id and parsed.node_id in node.node_ids:
+                ours.append(name)
+        async with trio.open_nursery() as nursery:
+            for name in ours:
+                nursery.start_soon(self._remove, node.client, name)
+
+    async def _remove(self, lxd: Lxd, name: str) -> None:
+        # A worker powering itself off is "busy running a stop operation" for a moment.
+        for attempt in range(REMOVE_ATTEMPTS):
+            try:
+                await lxd.instances.remove(name)
+                return
+            except LxdError as error:
+                if attempt == REMOVE_ATTEMPTS - 1:
+                    log.error(
+                        "pit %d: cannot remove %s: %s", self.plan.job_id, name, describe(error)
+                    )
+            await trio.sleep(0.2 * (attempt + 1))
+
+
+def _leaves(group: BaseExceptionGroup[Exception]) -> Iterator[BaseException]:
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            yield from _leaves(error)
+        else:
+            yield error
+
+
+__all__ = [
+    "PitError",
+    "PitHandle",
+    "PitOutcome",
+    "PitStartFailed",
+    "PitStartTimeout",
+    "PitTimeouts",
+    "WorkerOutcome",
+    "run_pit",
+]
