@@ -41,5 +41,5 @@ class Services:
             node_monitor=NodeMonitor(
                 database, connector, config.poll_interval_s, config.lxd_timeout_s
             ),
-            jobs=JobRunner(config, database, data_root),
+            jobs=JobRunner(config, database, data_root, connector),
         )

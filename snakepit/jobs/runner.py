@@ -1,10 +1,11 @@
 """Moving jobs through their states: preparation, stopping, cleaning, recovery after a restart.
 
-One task in the root nursery. It wakes on :meth:`JobRunner.wake` (a submission, a stop) or
-every ``pollInterval``, and starts the preparation of NEW jobs, at most ``maxParallelPrep`` at a
-time, each in its own cancel scope under ``maxPrepDuration``. A prepared job becomes WAITING in
-the queue; starting pits from the queue is the scheduler's (to come). Stopping a job that is
-being prepared cancels its scope; the job is then cleaned and DONE.
+One task in the root nursery. It wakes on :meth:`JobRunner.wake` (a submission, a stop, a job's
+end) or every ``pollInterval``, starts the preparation of NEW jobs (at most ``maxParallelPrep``
+at a time, each in its own cancel scope under ``maxPrepDuration``), and makes a scheduling pass
+over the queue: every WAITING job that fits gets its GPUs and a pit (one nursery per pit, see
+:mod:`snakepit.pits`). Stopping a job cancels what it is doing (its preparation or its pit);
+the job is then cleaned (its workers' exit codes and results recorded) and DONE.
 
 Transitions (section 5.2 of the service spec)::
 
@@ -12,7 +13,9 @@ Transitions (section 5.2 of the service spec)::
     PREPARING -> CLEANING -> DONE               (failed, or stopped / too slow via STOPPING)
     NEW -> DONE                                 (stopped)
     WAITING -> CLEANING -> DONE                 (stopped)
-    STARTING | RUNNING -> STOPPING -> CLEANING -> DONE
+    WAITING -> STARTING -> RUNNING              (allocated; the pit's containers run)
+    STARTING -> CLEANING -> DONE                (the start failed)
+    RUNNING -> STOPPING -> CLEANING -> DONE     (the workers ended, or stopped)
 """
 
 import logging
@@ -20,13 +23,24 @@ from functools import partial
 
 import trio
 
+from lxd import LxdError
 from snakepit.config import Config
 from snakepit.dataroot import DataRoot
 from snakepit.jobs.states import JobState
 from snakepit.jobs.submission import read_job_source
 from snakepit.models import Job
+from snakepit.nodes.connect import NoClientCertificate
+from snakepit.pits.plan import PitPlan, WorkerPlan, parse_container_name
+from snakepit.pits.runner import (
+    Connector,
+    PitError,
+    PitHandle,
+    PitOutcome,
+    PitTimeouts,
+    run_pit,
+)
 from snakepit.preparation import PreparationError, Preparer, clean
-from snakepit.scheduling import WaitingJob, parse_request, unsatisfiable
+from snakepit.scheduling import Allocation, WaitingJob, parse_request, plan_pass, unsatisfiable
 from snakepit.store import Database
 from snakepit.store import jobs as job_store
 from snakepit.store import nodes as node_store
@@ -39,14 +53,20 @@ RECOVERY = {
     JobState.CLEANING: "Job interrupted during cleaning",
     JobState.STOPPING: "Job interrupted during stopping",
     JobState.STARTING: "Job interrupted during starting",
+    # Re-attaching to running pits after a restart is not built yet: the pit is removed.
+    JobState.RUNNING: "Job interrupted by a restart of the service",
 }
 
 
 class JobRunner:
     """Prepares, stops and cleans jobs; see the module docstring."""
 
-    def __init__(self, config: Config, database: Database, data_root: DataRoot) -> None:
+    def __init__(
+        self, config: Config, database: Database, data_root: DataRoot, connector: Connector
+    ) -> None:
         self._config = config
+        self._connector = connector
+        self._pits: dict[int, trio.CancelScope] = {}
         self._database = database
         self._data_root = data_root
         self.preparer = Preparer(
@@ -69,6 +89,7 @@ class JobRunner:
             task_status.started()
             while True:
                 await self._start_preparations(nursery)
+                await self._schedule(nursery)
                 with trio.move_on_after(self._config.poll_interval_s):
                     await self._wake.wait()
                 self._wake = trio.Event()
@@ -78,7 +99,30 @@ class JobRunner:
         for state, reason in RECOVERY.items():
             for job in await self._jobs_in(state):
                 log.info("job %d: %s", job.id, reason)
+                if state in (JobState.STARTING, JobState.RUNNING, JobState.STOPPING):
+                    await self._remove_containers(job.id)
                 await self._clean(job.id, reason)
+
+    async def _remove_containers(self, job_id: int) -> None:
+        """Remove every container of a pit on every node (after a restart), bounded."""
+        endpoints = {self._config.endpoint: await self._head_certificate()}
+        for node in await self._database.read(node_store.all_nodes):
+            endpoints.setdefault(node.endpoint, node.server_cert)
+        with trio.CancelScope(shield=True), trio.move_on_after(self._config.container_timeout_s):
+            for endpoint, certificate in endpoints.items():
+                try:
+                    async with self._connector.open(endpoint, certificate) as lxd:
+                        for name in await lxd.instances.names():
+                            parsed = parse_container_name(name)
+                            if parsed is not None and parsed.pit_id == job_id:
+                                await lxd.instances.remove(name)
+                except (LxdError, OSError, ValueError) as error:
+                    log.warning(
+                        "job %d: cannot remove containers at %s: %s", job_id, endpoint, error
+                    )
+
+    async def _head_certificate(self) -> str:
+        return await trio.Path(self._config.lxd_server_cert).read_text()
 
     async def _jobs_in(self, state: JobState) -> list[Job]:
         return await self._database.read(partial(job_store.jobs_in_state, state=state))
@@ -118,6 +162,103 @@ class JobRunner:
             return
         await self._clean(job.id, failure)
 
+    async def _schedule(self, nursery: trio.Nursery) -> None:
+        """One scheduling pass: start every waiting job that fits, in queue order."""
+        waiting = await self._database.read(job_store.waiting_jobs)
+        if not waiting:
+            return
+        cluster = await self._database.read(node_store.cluster_snapshot)
+        busy = await self._database.read(node_store.busy_resource_ids)
+        groups: dict[str, frozenset[str]] = {}
+        queue = []
+        for job_id, owner, request in waiting:
+            if owner not in groups:
+                groups[owner] = await self._database.read(
+                    partial(node_store.groups_of, user_id=owner)
+                )
+            queue.append(WaitingJob(job_id, parse_request(request), groups[owner]))
+        for job_id, allocation in plan_pass(queue, cluster, busy):
+            started = await self._database.write(
+                partial(job_store.record_allocation, job_id=job_id, allocation=allocation)
+            )
+            if started:
+                scope = trio.CancelScope()
+                self._pits[job_id] = scope
+                nursery.start_soon(self._run_pit, job_id, allocation, scope, name=f"pit-{job_id}")
+
+    async def _pit_plan(self, job_id: int, allocation: Allocation) -> PitPlan:
+        job = await self._reload(job_id)
+        nodes = {node.id: node for node in await self._database.read(node_store.all_nodes)}
+        owner_groups = await self._database.read(partial(node_store.groups_of, user_id=job.user_id))
+        workers = tuple(
+            WorkerPlan(
+                index=index,
+                group_index=process.group,
+                process_index=process.index,
+                node_id=process.node,
+                endpoint=nodes[process.node].endpoint,
+                server_cert_pem=nodes[process.node].server_cert,
+                gpu_indices=tuple(resource.index for resource in process.resources),
+            )
+            for index, process in enumerate(allocation.workers)
+        )
+        return PitPlan(
+            job_id=job.id,
+            owner=job.user_id,
+            owner_groups=tuple(sorted(owner_groups)),
+            workers=workers,
+            head_endpoint=self._config.endpoint,
+            head_server_cert_pem=await self._head_certificate(),
+            lxd_domain=self._config.lxd_domain,
+            worker_env=dict(self._config.worker_env),
+        )
+
+    async def _run_pit(self, job_id: int, allocation: Allocation, scope: trio.CancelScope) -> None:
+        """Start the pit, mark the job RUNNING, wait for its end, clean the job."""
+        config = self._config
+        timeouts = PitTimeouts(
+            container_s=config.container_timeout_s,
+            max_start_s=config.max_start_duration_s,
+            poll_interval_s=config.poll_interval_s,
+        )
+        outcome: PitOutcome | None = None
+        failure = None
+        try:
+            with scope:
+                plan = await self._pit_plan(job_id, allocation)
+
+                async def pit(task_status: trio.TaskStatus[PitHandle]) -> None:
+                    nonlocal outcome
+                    outcome = await run_pit(
+                        plan,
+                        connector=self._connector,
+                        data_root=self._data_root.root,
+                        mount_uid=config.mount_uid,
+                        timeouts=timeouts,
+                        task_status=task_status,
+                    )
+
+                async with trio.open_nursery() as supervisor:
+                    await supervisor.start(pit)
+                    await self._set(job_id, JobState.RUNNING)
+        except (PitError, LxdError, OSError, KeyError, NoClientCertificate) as error:
+            failure = f"Problem during startup: {error}"
+            log.warning("job %d: %s", job_id, failure)
+        finally:
+            del self._pits[job_id]
+        reason = self._stop_reasons.pop(job_id, None)
+        await self._set(job_id, JobState.STOPPING, reason)
+        if outcome is not None:
+            results = [
+                (process.group, process.index, worker.exit_code, worker.result)
+                for process, worker in zip(allocation.workers, outcome.workers, strict=True)
+            ]
+            await self._database.write(
+                partial(job_store.record_results, job_id=job_id, results=results)
+            )
+        await self._clean(job_id, failure)
+        self.wake()  # its GPUs are free again
+
     async def _set(self, job_id: int, state: JobState, reason: str | None = None) -> bool:
         return await self._database.write(lambda c: job_store.set_state(c, job_id, state, reason))
 
@@ -148,6 +289,10 @@ class JobRunner:
             self._preparing[job.id].cancel()
         elif state == JobState.WAITING:
             await self._clean(job.id, reason)
+        elif state in (JobState.STARTING, JobState.RUNNING) and job.id in self._pits:
+            await self._set(job.id, JobState.STOPPING, reason)
+            self._stop_reasons[job.id] = reason
+            self._pits[job.id].cancel()
         elif state in (JobState.STARTING, JobState.RUNNING, JobState.PREPARING):
             await self._set(job.id, JobState.STOPPING, reason)
             await self._clean(job.id, None)

@@ -1,0 +1,116 @@
+"""Jobs end to end on the real LXD: submitted over HTTP, prepared, scheduled onto the local LXD
+registered as node n0, run in a daemon and a worker container, ended, cleaned; and stopped."""
+
+import os
+
+import pytest
+import trio
+
+from lxd import open_lxd
+from lxd.certificates import fingerprint
+from snakepit.jobs.states import JobState
+from tests.conftest import register, start_service
+from tests.lxd_fixtures import HTTPS_ENDPOINT, SERVER_CERT, UNIX_SOCKET, make_certificate
+
+pytestmark = pytest.mark.lxd
+
+#: This run's node id: containers of other test runs on the same LXD are not ours.
+NODE = f"e{os.getpid()}"
+
+
+@pytest.fixture
+async def cluster(nursery, make_config, tmp_path):
+    """A service with its own LXD identity, the local LXD as node n0, and a user alice."""
+    identity = make_certificate(tmp_path / "identity", f"snakepit-e2e-{os.getpid()}")
+    service = await start_service(
+        nursery,
+        make_config(
+            clientCert=str(identity.cert),
+            clientKey=str(identity.key),
+            lxdServerCert=str(SERVER_CERT),
+            endpoint=HTTPS_ENDPOINT,
+            pollInterval="200ms",
+            containerTimeout="60s",
+            maxStartDuration="3m",
+        ),
+    )
+    password = f"e2e-{os.getpid()}"
+    await trio.run_process(["lxc", "config", "set", "core.trust_password", password])
+    try:
+        async with service.client() as anon:
+            root = await register(anon, "root")
+            alice = await register(anon, "alice")
+        async with service.client(root) as admin:
+            with trio.fail_after(180):
+                answer = await admin.put(
+                    f"/nodes/{NODE}", json={"endpoint": HTTPS_ENDPOINT, "password": password}
+                )
+            assert answer.status_code == 200, answer.text
+    finally:
+        await trio.run_process(["lxc", "config", "unset", "core.trust_password"])
+    async with service.client(alice) as client:
+        yield service, client
+    await service.stop()
+    async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
+        leftovers = [name for name in await lxd.instances.names() if f"-{NODE}-" in name]
+        for name in leftovers:
+            await lxd.instances.remove(name)
+        if fingerprint(identity.pem) in [c.fingerprint for c in await lxd.certificates.list()]:
+            await lxd.certificates.remove(fingerprint(identity.pem))
+    assert leftovers == [], "the service left containers behind"
+
+
+async def wait_for(client, job, states, deadline_s=240):
+    with trio.fail_after(deadline_s):
+        while True:
+            found = (await client.get(f"/jobs/{job}")).json()
+            if found["state"] in states:
+                return found
+            await trio.sleep(0.2)  # polling the API under the deadline above
+
+
+async def pit_containers(job):
+    ours = {f"sp-head-{job}-d"}
+    async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
+        names = await lxd.instances.names()
+    return [name for name in names if name in ours or name.startswith(f"sp-{NODE}-{job}-")]
+
+
+async def test_a_job_runs_to_its_end(cluster):
+    _, alice = cluster
+    script = 'echo "hello from job $JOB_NUMBER on $(hostname)"; echo 42 > "$RESULT_FILE"; exit 3'
+    answer = await alice.post("/jobs", json={"clusterRequest": "[]", "script": script})
+    assert answer.status_code == 200, answer.text
+    job = answer.json()["id"]
+    detail = await wait_for(alice, job, {JobState.DONE})
+    states = [change["state"] for change in detail["stateChanges"]]
+    assert states == [
+        JobState.NEW,
+        JobState.PREPARING,
+        JobState.WAITING,
+        JobState.STARTING,
+        JobState.RUNNING,
+        JobState.STOPPING,
+        JobState.CLEANING,
+        JobState.DONE,
+    ], detail["stateChanges"]
+    assert detail["allocation"] == f"{NODE}[]"
+    assert detail["processes"] == [
+        {"groupIndex": 0, "processIndex": 0, "status": 3, "result": "42\n"}
+    ]
+    log = (await alice.get(f"/jobs/{job}/log")).text
+    assert f"[worker 0] hello from job {job} on sp-{NODE}-{job}-0" in log
+    assert "] [prepare] Preparation done." in log
+    assert await pit_containers(job) == []
+
+
+async def test_stopping_a_running_job_removes_its_pit(cluster):
+    _, alice = cluster
+    answer = await alice.post("/jobs", json={"clusterRequest": "[]", "script": "sleep 600"})
+    job = answer.json()["id"]
+    await wait_for(alice, job, {JobState.RUNNING})
+    assert len(await pit_containers(job)) == 2  # the daemon and one worker
+    assert (await alice.post(f"/jobs/{job}/stop")).status_code == 200
+    detail = await wait_for(alice, job, {JobState.DONE}, deadline_s=120)
+    assert "Stopped by user alice" in [change["reason"] for change in detail["stateChanges"]]
+    assert await pit_containers(job) == []
