@@ -4,6 +4,7 @@ The LXD tests need root and a running LXD with the images (bin/lxd-up, bin/prepa
 Their pits are numbered <pid><nn>; every container of such a pit is removed after the test.
 """
 
+import dataclasses
 import itertools
 import os
 import re
@@ -22,6 +23,7 @@ from snakepit.pits import (
     PitHandle,
     PitOutcome,
     PitPlan,
+    PitStartFailed,
     PitStartTimeout,
     PitTimeouts,
     WorkerPlan,
@@ -31,6 +33,8 @@ from snakepit.pits import (
     run_pit,
     worker_environment,
 )
+from snakepit.pits.data import mapped_ids
+from snakepit.pits.logs import LogCollector
 from tests.lxd_fixtures import HTTPS_ENDPOINT, SERVER_CERT, ClientCert
 
 _pits = itertools.count(1)
@@ -168,6 +172,39 @@ def test_container_names_parse_back() -> None:
         container_name("Head", 1, 0)
 
 
+def test_the_log_collector_stamps_complete_lines_and_drains_the_rest(tmp_path: Path) -> None:
+    for index in (0, 1):
+        (tmp_path / "workers" / str(index)).mkdir(parents=True)
+    first, second = (tmp_path / "workers" / str(i) / "worker.log" for i in (0, 1))
+    collector = LogCollector(tmp_path, [0, 1, 2])
+    first.write_bytes(b"[worker 0] one\n[worker 0] tw")
+    assert collector.collect() == 1
+    with first.open("ab") as log:
+        log.write(b"o\n[worker 0] no newline")
+    second.write_bytes(b"[worker 1] \xff bytes\n")
+    assert collector.collect() == 2
+    assert collector.collect() == 0
+    assert collector.collect(final=True) == 1
+    lines = (tmp_path / "pit.log").read_bytes().splitlines()
+    assert [line.split(b"] ", 1)[1] for line in lines] == [
+        b"[worker 0] one",
+        b"[worker 0] two",
+        b"[worker 1] \xff bytes",
+        b"[worker 0] no newline",
+    ]
+    assert all(re.match(rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[worker", line) for line in lines)
+
+
+def test_the_daemon_worker_maps_through_the_containers_idmap() -> None:
+    idmap = (
+        '[{"Isuid":true,"Isgid":false,"Hostid":100000,"Nsid":0,"Maprange":65536},'
+        '{"Isuid":false,"Isgid":true,"Hostid":300000,"Nsid":0,"Maprange":65536}]'
+    )
+    assert mapped_ids(idmap) == (102525, 302525)
+    with pytest.raises(ValueError, match="does not map"):
+        mapped_ids(idmap, 70000)
+
+
 # Whole pits on the local LXD
 
 
@@ -287,17 +324,46 @@ PY
 """
 
 
+MEET = r"""
+LISTEN='
+import socket
+with socket.create_server(("", 7000)) as server:
+    server.settimeout(120)
+    server.accept()[0].close()
+print("met")
+'
+CONNECT='
+import socket, sys, time
+for attempt in range(600):
+    try:
+        socket.create_connection((sys.argv[1], 7000), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.2)
+print("connected to", sys.argv[1])
+'
+"""
+
+
 @pytest.mark.lxd
 async def test_two_workers_see_and_reach_each_other(
     connector: LxdConnector, lxd_unix: Lxd, pit_ids: Callable[[], int], tmp_path: Path
 ) -> None:
     job = pit_ids()
+    # Each worker waits for the other's TCP connection before it exits, so neither powers off
+    # while the other still pings it.
     script = (
         f"ping() {{ {PING} }}\n"
+        f"{MEET}\n"
         'env | grep "^HOST_\\|^NUM_" | sort\n'
+        'python3 -c "$LISTEN" & listener=$!\n'
         "for host in $HOST_GROUP0_PROCESS0 $HOST_GROUP1_PROCESS0; do\n"
         '  for try in $(seq 100); do ping "$host" 2>/dev/null && break; sleep 0.2; done\n'
         "done\n"
+        'if [ "$WORKER_INDEX" = 0 ]; then other=$HOST_GROUP1_PROCESS0; '
+        "else other=$HOST_GROUP0_PROCESS0; fi\n"
+        'python3 -c "$CONNECT" "$other"\n'
+        'wait "$listener"\n'
     )
     root = make_root(tmp_path, job, script)
     plan = plan_of(job, [(0, 0), (1, 0)], cert=SERVER_CERT.read_text())
@@ -312,6 +378,8 @@ async def test_two_workers_see_and_reach_each_other(
         assert "NUM_GROUPS=2" in texts
         for other in (0, 1):
             assert any(t.startswith(f"reply from sp-n0-{job}-{other}.lxd") for t in texts)
+        assert f"connected to sp-n0-{job}-{1 - worker}.lxd" in texts
+        assert "met" in texts
     assert await containers_of(lxd_unix, [job]) == []
 
 
@@ -323,8 +391,10 @@ async def test_a_failing_worker_stops_the_others(
     script = 'if [ "$WORKER_INDEX" = 0 ]; then echo failing; exit 5; fi\nsleep 300\n'
     root = make_root(tmp_path, job, script)
     plan = plan_of(job, [(0, 0), (0, 1)], cert=SERVER_CERT.read_text())
+    started = time.monotonic()
     with trio.fail_after(120):
         outcome = await run_pit(plan, connector=connector, data_root=root, timeouts=FAST)
+    assert time.monotonic() - started < 60
     assert [(w.exit_code, w.result) for w in outcome.workers] == [(5, None), (None, None)]
     assert not outcome.succeeded
     assert (0, "failing") in stamped_lines(root, job)
@@ -428,4 +498,21 @@ async def test_a_start_timeout_raises_and_leaves_nothing(
                 await nursery.start(run)
         with pytest.raises(PitStartTimeout, match=r"did not start within 0\.5 s"):
             await run_pit(plan, connector=connector, data_root=root, timeouts=tiny)
+    assert await containers_of(lxd_unix, [job]) == []
+
+
+@pytest.mark.lxd
+async def test_a_failing_start_raises_and_leaves_nothing(
+    connector: LxdConnector, lxd_unix: Lxd, pit_ids: Callable[[], int], tmp_path: Path
+) -> None:
+    job = pit_ids()
+    root = make_root(tmp_path, job, "true\n")
+    cert = SERVER_CERT.read_text()
+    plan = plan_of(job, [(0, 0)], cert=cert)
+    # A GPU this machine does not have: LXD refuses to start the worker.
+    plan = dataclasses.replace(
+        plan, workers=(dataclasses.replace(plan.workers[0], gpu_indices=(97,)),)
+    )
+    with trio.fail_after(120), pytest.raises(PitStartFailed, match=f"sp-n0-{job}-0"):
+        await run_pit(plan, connector=connector, data_root=root, timeouts=FAST)
     assert await containers_of(lxd_unix, [job]) == []

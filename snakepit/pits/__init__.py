@@ -6,6 +6,9 @@ daemon's ``/data`` over sshfs and run the job's ``script.sh`` (section 1.7 of th
 
 - :mod:`snakepit.pits.plan`: what to start (frozen plans), the workers' environment, container
   names. Pure.
+- :mod:`snakepit.pits.results`: outcomes, the handle, deadlines and errors.
+- :mod:`snakepit.pits.data`: the pit's directories on the host and their ownership.
+- :mod:`snakepit.pits.logs`: the workers' logs collected into ``pit.log``.
 - :mod:`snakepit.pits.runner`: :func:`run_pit`, a nursery that starts the containers, supervises
   the workers, collects their logs into ``pit.log`` and always tears everything down.
 """
@@ -23,7 +26,7 @@ from snakepit.pits.plan import (
     worker_environment,
     worker_name,
 )
-from snakepit.pits.runner import (
+from snakepit.pits.results import (
     PitError,
     PitHandle,
     PitOutcome,
@@ -31,12 +34,13 @@ from snakepit.pits.runner import (
     PitStartTimeout,
     PitTimeouts,
     WorkerOutcome,
-    run_pit,
 )
+from snakepit.pits.runner import Connector, run_pit
 
 __all__ = [
     "DAEMON_SPEC",
     "HEAD_NODE",
+    "Connector",
     "ContainerName",
     "PitError",
     "PitHandle",

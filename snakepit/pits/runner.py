@@ -7,11 +7,7 @@ the workers' logs into ``pit.log``. Stopping a pit is cancelling it (:meth:`PitH
 Whatever happens, the ``finally`` removes every container of the pit on every node it touches,
 found by name (so half-made ones go too), shielded and bounded.
 
-Errors::
-
-    PitError
-    ├── PitStartTimeout   the start took longer than ``max_start_s``
-    └── PitStartFailed    LXD or the host refused a step of the start
+Its errors and results are in :mod:`snakepit.pits.results`.
 """
 
 import contextlib
@@ -38,6 +34,17 @@ from snakepit.pits.plan import (
     worker_environment,
     worker_name,
 )
+from snakepit.pits.results import (
+    DEFAULT_TIMEOUTS,
+    ContainerTimeout,
+    PitError,
+    PitHandle,
+    PitOutcome,
+    PitStartFailed,
+    PitStartTimeout,
+    PitTimeouts,
+    WorkerOutcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,71 +57,12 @@ SSHD_READY = ("systemctl", "is-active", "--quiet", "ssh.service")
 REMOVE_ATTEMPTS = 10
 
 
-class PitError(Exception):
-    """A pit could not be run."""
-
-
-class PitStartTimeout(PitError):
-    def __init__(self, job_id: int, seconds: float) -> None:
-        super().__init__(f"pit {job_id} did not start within {seconds:g} s")
-        self.job_id = job_id
-
-
-class PitStartFailed(PitError):
-    """A step of the start failed; the message says which."""
-
-
 class Connector(Protocol):
     """Opens LXD clients for nodes (:class:`snakepit.nodes.connect.LxdConnector`)."""
 
     def open(
         self, endpoint: str, server_cert: str
     ) -> contextlib.AbstractAsyncContextManager[Lxd]: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class PitTimeouts:
-    """Deadlines of a pit's phases (seconds)."""
-
-    container_s: float = 30.0  #: each LXD call
-    max_start_s: float = 300.0  #: the whole start
-    poll_interval_s: float = 1.0  #: between polls of the workers' containers
-    log_interval_s: float = 0.5  #: between collections of the workers' logs
-    teardown_s: float = 60.0  #: removing the containers
-
-
-@dataclasses.dataclass(frozen=True)
-class WorkerOutcome:
-    index: int
-    exit_code: int | None  #: None: the worker wrote no status
-    result: str | None  #: the content of ``$RESULT_FILE``, None without one
-
-
-@dataclasses.dataclass(frozen=True)
-class PitOutcome:
-    job_id: int
-    workers: tuple[WorkerOutcome, ...]
-    stopped: bool  #: the pit was stopped (cancelled through its handle)
-
-    @property
-    def succeeded(self) -> bool:
-        return not self.stopped and all(worker.exit_code == 0 for worker in self.workers)
-
-
-@dataclasses.dataclass(frozen=True)
-class PitHandle:
-    """Given to the caller once the pit has started."""
-
-    job_id: int
-    cancel_scope: trio.CancelScope
-
-    def stop(self) -> None:
-        """Stop the pit: its containers are removed and :func:`run_pit` returns."""
-        self.cancel_scope.cancel()
-
-
-class ContainerTimeout(PitError):
-    """One LXD call took longer than ``container_s``."""
 
 
 @contextlib.contextmanager
@@ -124,6 +72,16 @@ def _deadline(seconds: float, what: str) -> Iterator[None]:
             yield
     except trio.TooSlowError:
         raise ContainerTimeout(f"{what} took more than {seconds:g} s") from None
+
+
+@contextlib.contextmanager
+def _step(seconds: float, what: str) -> Iterator[None]:
+    """A step of the start: bounded, and its LXD errors say which step failed."""
+    try:
+        with _deadline(seconds, what):
+            yield
+    except LxdError as error:
+        raise PitStartFailed(f"{what}: {describe(error)}") from error
 
 
 @dataclasses.dataclass
@@ -141,7 +99,7 @@ async def run_pit(
     data_root: Path,
     mount_uid: int | None = None,
     mount_gid: int | None = None,
-    timeouts: PitTimeouts = PitTimeouts(),
+    timeouts: PitTimeouts = DEFAULT_TIMEOUTS,
     task_status: trio.TaskStatus[PitHandle] = trio.TASK_STATUS_IGNORED,
 ) -> PitOutcome:
     """Run a job's pit to its end and return what its workers left.
@@ -232,12 +190,12 @@ class _Pit:
         except trio.TooSlowError:
             raise PitStartTimeout(self.plan.job_id, seconds) from None
         except (PitError, LxdError, OSError, ValueError) as error:
-            raise PitStartFailed(f"pit {self.plan.job_id}: {describe(error)}") from error
+            raise PitStartFailed(f"pit {self.plan.job_id}: {_message(error)}") from error
         except BaseExceptionGroup as group:
             failures, rest = group.split(Exception)
             if rest is not None or failures is None:
                 raise
-            messages = "; ".join(describe(error) for error in _leaves(failures))
+            messages = "; ".join(_message(error) for error in _leaves(failures))
             raise PitStartFailed(f"pit {self.plan.job_id}: {messages}") from group
 
     async def _make_key(self, folder: Path) -> tuple[bytes, bytes]:
@@ -306,15 +264,15 @@ class _Pit:
             uid, gid = self.mount_ids
             config["raw.idmap"] = f"uid {uid} {data.WORKER_ID}\ngid {gid} {data.WORKER_ID}"
             config["security.idmap.isolated"] = "true"
-        with _deadline(seconds, f"creating {name}"):
+        with _step(seconds, f"creating {name}"):
             instance = await lxd.instances.create(
                 name, image_alias=DAEMON_IMAGE, config=config, devices=self._daemon_devices()
             )
         owner = self.mount_ids or data.mapped_ids(instance.config.get("volatile.idmap.next", ""))
         await trio.to_thread.run_sync(data.hand_over, self._owned_directories(), *owner)
-        with _deadline(seconds, f"starting {name}"):
+        with _step(seconds, f"starting {name}"):
             await lxd.instances.start(name)
-        with _deadline(seconds, f"pushing the key to {name}"):
+        with _step(seconds, f"pushing the key to {name}"):
             await lxd.files.push(
                 name,
                 "/home/worker/.ssh/authorized_keys",
@@ -325,7 +283,7 @@ class _Pit:
             )
         # Workers try to mount the daemon six times a second apart and then reboot; sshd makes
         # its host keys first, so let them try only once it serves.
-        with _deadline(seconds, f"waiting for sshd in {name}"):
+        with _step(seconds, f"waiting for sshd in {name}"):
             while True:
                 if (await lxd.exec.run(name, SSHD_READY)).exit_code == 0:
                     break
@@ -347,15 +305,15 @@ class _Pit:
         for number, gpu in enumerate(worker.gpu_indices):
             devices[f"gpu{number}"] = {"type": "gpu", "gputype": "physical", "id": str(gpu)}
         environment = env_file(worker_environment(self.plan, worker)).encode()
-        with _deadline(seconds, f"creating {name}"):
+        with _step(seconds, f"creating {name}"):
             await lxd.instances.create(name, image_alias=WORKER_IMAGE, devices=devices)
-        with _deadline(seconds, f"starting {name}"):
+        with _step(seconds, f"starting {name}"):
             await lxd.instances.start(name)
-        with _deadline(seconds, f"pushing the key to {name}"):
+        with _step(seconds, f"pushing the key to {name}"):
             await lxd.files.push(name, "/root/.ssh/id_rsa", private_key, mode=0o600)
         # The worker mounts the daemon as soon as /env.sh arrives: only once the daemon is up.
         await self._daemon_ready.wait()
-        with _deadline(seconds, f"pushing /env.sh to {name}"):
+        with _step(seconds, f"pushing /env.sh to {name}"):
             await lxd.files.push(name, "/env.sh", environment, mode=0o600)
 
     # Supervision
@@ -451,6 +409,10 @@ class _Pit:
             await trio.sleep(0.2 * (attempt + 1))
 
 
+def _message(error: BaseException) -> str:
+    return str(error) if isinstance(error, PitError) else describe(error)
+
+
 def _leaves(group: BaseExceptionGroup[Exception]) -> Iterator[BaseException]:
     for error in group.exceptions:
         if isinstance(error, BaseExceptionGroup):
@@ -459,7 +421,9 @@ def _leaves(group: BaseExceptionGroup[Exception]) -> Iterator[BaseException]:
             yield error
 
 
+# The results are re-exported: callers import them from here too.
 __all__ = [
+    "Connector",
     "PitError",
     "PitHandle",
     "PitOutcome",
