@@ -159,6 +159,7 @@ class JobRunner:
             failure = self._stop_reasons.pop(job.id, "Stopped")
         if failure is None:
             await self._set(job.id, JobState.WAITING)
+            self.wake()  # schedule it now, not at the next round
             return
         await self._clean(job.id, failure)
 
