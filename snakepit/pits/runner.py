@@ -7,12 +7,16 @@ the workers' logs into ``pit.log``. Stopping a pit is cancelling it (:meth:`PitH
 Whatever happens, the ``finally`` removes every container of the pit on every node it touches,
 found by name (so half-made ones go too), shielded and bounded.
 
-Its errors and results are in :mod:`snakepit.pits.results`.
+Its errors and results are in :mod:`snakepit.pits.results`; how the daemon's ``worker`` gets to
+own the pit, home and group data (handing it to the host ids the daemon's uid 2525 maps to, or
+``raw.idmap`` when the deployment delegated a data owner) is explained in
+:mod:`snakepit.pits.data`.
 """
 
 import contextlib
 import dataclasses
 import logging
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -189,7 +193,7 @@ class _Pit:
                         )
         except trio.TooSlowError:
             raise PitStartTimeout(self.plan.job_id, seconds) from None
-        except (PitError, LxdError, OSError, ValueError) as error:
+        except (PitError, LxdError, OSError, ValueError, subprocess.SubprocessError) as error:
             raise PitStartFailed(f"pit {self.plan.job_id}: {_message(error)}") from error
         except BaseExceptionGroup as group:
             failures, rest = group.split(Exception)
