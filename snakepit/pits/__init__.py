@@ -9,6 +9,7 @@ daemon's ``/data`` over sshfs and run the job's ``script.sh`` (section 1.7 of th
 - :mod:`snakepit.pits.results`: outcomes, the handle, deadlines and errors.
 - :mod:`snakepit.pits.data`: the pit's directories on the host and their ownership.
 - :mod:`snakepit.pits.logs`: the workers' logs collected into ``pit.log``.
+- :mod:`snakepit.pits.teardown`: removing a pit's containers from a node by their names.
 - :mod:`snakepit.pits.runner`: :func:`run_pit`, a nursery that starts the containers, supervises
   the workers, collects their logs into ``pit.log`` and always tears everything down.
 """
@@ -36,6 +37,7 @@ from snakepit.pits.results import (
     WorkerOutcome,
 )
 from snakepit.pits.runner import Connector, run_pit
+from snakepit.pits.teardown import remove_pit_containers
 
 __all__ = [
     "DAEMON_SPEC",
@@ -55,6 +57,7 @@ __all__ = [
     "daemon_name",
     "env_file",
     "parse_container_name",
+    "remove_pit_containers",
     "run_pit",
     "worker_environment",
     "worker_name",

@@ -34,7 +34,6 @@ from snakepit.pits.plan import (
     WorkerPlan,
     daemon_name,
     env_file,
-    parse_container_name,
     worker_environment,
     worker_name,
 )
@@ -49,6 +48,7 @@ from snakepit.pits.results import (
     PitTimeouts,
     WorkerOutcome,
 )
+from snakepit.pits.teardown import remove_pit_containers
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,6 @@ DAEMON_IMAGE = "snakepit-daemon"
 WORKER_IMAGE = "snakepit-worker"
 #: Succeeds in the daemon once its sshd serves.
 SSHD_READY = ("systemctl", "is-active", "--quiet", "ssh.service")
-#: Tries to remove a container in a teardown (LXD refuses while another operation runs on it).
-REMOVE_ATTEMPTS = 10
 
 
 class Connector(Protocol):
@@ -382,35 +380,13 @@ class _Pit:
         """Force-stop and delete every container of the pit on every node; errors are logged."""
         async with trio.open_nursery() as nursery:
             for endpoint, node in self.nodes.items():
-                nursery.start_soon(self._clear_node, node, name=f"pit teardown {endpoint}")
-
-    async def _clear_node(self, node: _Node) -> None:
-        try:
-            names = await node.client.instances.names()
-        except LxdError as error:
-            log.error("pit %d: cannot list containers: %s", self.plan.job_id, describe(error))
-            return
-        ours = []
-        for name in names:
-            parsed = parse_container_name(name)
-            if parsed and parsed.pit_id == self.plan.job_id and parsed.node_id in node.node_ids:
-                ours.append(name)
-        async with trio.open_nursery() as nursery:
-            for name in ours:
-                nursery.start_soon(self._remove, node.client, name)
-
-    async def _remove(self, lxd: Lxd, name: str) -> None:
-        # A worker powering itself off is "busy running a stop operation" for a moment.
-        for attempt in range(REMOVE_ATTEMPTS):
-            try:
-                await lxd.instances.remove(name)
-                return
-            except LxdError as error:
-                if attempt == REMOVE_ATTEMPTS - 1:
-                    log.error(
-                        "pit %d: cannot remove %s: %s", self.plan.job_id, name, describe(error)
-                    )
-            await trio.sleep(0.2 * (attempt + 1))
+                nursery.start_soon(
+                    remove_pit_containers,
+                    node.client,
+                    node.node_ids,
+                    self.plan.job_id,
+                    name=f"pit teardown {endpoint}",
+                )
 
 
 def _message(error: BaseException) -> str:
