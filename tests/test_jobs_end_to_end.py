@@ -50,7 +50,8 @@ async def cluster(nursery, make_config, tmp_path):
         await trio.run_process(["lxc", "config", "unset", "core.trust_password"])
     async with service.client(alice) as client:
         yield service, client
-    await service.stop()
+    if not service.stopped.is_set():
+        await service.stop()
     async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
         leftovers = [name for name in await lxd.instances.names() if f"-{NODE}-" in name]
         for name in leftovers:
@@ -114,3 +115,18 @@ async def test_stopping_a_running_job_removes_its_pit(cluster):
     detail = await wait_for(alice, job, {JobState.DONE}, deadline_s=120)
     assert "Stopped by user alice" in [change["reason"] for change in detail["stateChanges"]]
     assert await pit_containers(job) == []
+
+
+async def test_a_restart_ends_a_running_job_cleanly(cluster, nursery):
+    service, alice = cluster
+    answer = await alice.post("/jobs", json={"clusterRequest": "[]", "script": "sleep 600"})
+    job = answer.json()["id"]
+    await wait_for(alice, job, {JobState.RUNNING})
+    await service.stop()
+    restarted = await start_service(nursery, service.config)
+    async with restarted.client(alice.headers["X-Auth-Token"]) as client:
+        detail = await wait_for(client, job, {JobState.DONE}, deadline_s=120)
+    reasons = [change["reason"] for change in detail["stateChanges"]]
+    assert "Job interrupted by a restart of the service" in reasons
+    assert await pit_containers(job) == []
+    await restarted.stop()

@@ -30,7 +30,7 @@ from snakepit.jobs.states import JobState
 from snakepit.jobs.submission import read_job_source
 from snakepit.models import Job
 from snakepit.nodes.connect import NoClientCertificate
-from snakepit.pits.plan import PitPlan, WorkerPlan, parse_container_name
+from snakepit.pits.plan import HEAD_NODE, PitPlan, WorkerPlan
 from snakepit.pits.runner import (
     Connector,
     PitError,
@@ -39,6 +39,7 @@ from snakepit.pits.runner import (
     PitTimeouts,
     run_pit,
 )
+from snakepit.pits.teardown import remove_pit_containers
 from snakepit.preparation import PreparationError, Preparer, clean
 from snakepit.scheduling import Allocation, WaitingJob, parse_request, plan_pass, unsatisfiable
 from snakepit.store import Database
@@ -105,18 +106,23 @@ class JobRunner:
 
     async def _remove_containers(self, job_id: int) -> None:
         """Remove every container of a pit on every node (after a restart), bounded."""
-        endpoints = {self._config.endpoint: await self._head_certificate()}
-        for node in await self._database.read(node_store.all_nodes):
-            endpoints.setdefault(node.endpoint, node.server_cert)
+        nodes = await self._database.read(node_store.all_nodes)
         with trio.CancelScope(shield=True), trio.move_on_after(self._config.container_timeout_s):
-            for endpoint, certificate in endpoints.items():
+            try:
+                head = await self._head_certificate()
+            except OSError as error:
+                log.warning("job %d: cannot read the head's LXD certificate: %s", job_id, error)
+                return
+            endpoints: dict[str, tuple[str, set[str]]] = {
+                self._config.endpoint: (head, {HEAD_NODE})
+            }
+            for node in nodes:
+                endpoints.setdefault(node.endpoint, (node.server_cert, set()))[1].add(node.id)
+            for endpoint, (certificate, node_ids) in endpoints.items():
                 try:
                     async with self._connector.open(endpoint, certificate) as lxd:
-                        for name in await lxd.instances.names():
-                            parsed = parse_container_name(name)
-                            if parsed is not None and parsed.pit_id == job_id:
-                                await lxd.instances.remove(name)
-                except (LxdError, OSError, ValueError) as error:
+                        await remove_pit_containers(lxd, node_ids, job_id)
+                except (LxdError, OSError, ValueError, NoClientCertificate) as error:
                     log.warning(
                         "job %d: cannot remove containers at %s: %s", job_id, endpoint, error
                     )
