@@ -14,8 +14,10 @@ Setup
     stays idle after its first round and at most one preparation runs at a time, so the
     preparation of the submitted jobs competes little with the submissions. The user ``bench``
     is registered and signs in. Once the service has created its database, one node with 8 GPUs
-    is written into it directly (online and available, through ``snakepit.store.nodes``) so that
-    the request ``[]`` can be satisfied; a first submission through httpx checks the setup.
+    is written into it directly (available but offline, through ``snakepit.store.nodes``) so
+    that the request ``[]`` is accepted (submission checks ignore reachability) while no pit is
+    started: the jobs queue up, and the figure is the submission path alone; a first submission
+    through httpx checks the setup.
 
 Baseline
     In the same run and with the same load generator and clients: authenticated
@@ -185,7 +187,7 @@ def run_phase(
 
 
 def add_node(database: Path) -> None:
-    """Write an online, available node with 8 GPUs into the service's database."""
+    """Write an available but offline node with 8 GPUs into the service's database."""
     from snakepit.store import nodes as node_store
 
     connection = sqlite3.connect(database, isolation_level=None)
@@ -197,7 +199,6 @@ def add_node(database: Path) -> None:
             if not node_store.insert_node(connection, NODE_ID, "https://127.0.0.1:9", "bench"):
                 raise api_bench.BenchError(f"node {NODE_ID} already exists")
             node_store.set_resources(connection, NODE_ID, NODE_GPUS)
-            node_store.set_online(connection, NODE_ID, True)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")

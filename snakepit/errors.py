@@ -82,3 +82,11 @@ class TooManyRequests(ApiError):
 
 class ServiceUnavailable(ApiError):
     status = 503
+
+
+def first_leaf(group: BaseException) -> BaseException:
+    """The first real exception inside a (possibly nested) exception group."""
+    error = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error

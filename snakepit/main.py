@@ -13,6 +13,7 @@ import trio
 
 from snakepit import __version__
 from snakepit.config import Config, ConfigError, load_config
+from snakepit.errors import first_leaf
 from snakepit.logs import configure_logging
 from snakepit.server import serve
 from snakepit.store import StoreError
@@ -46,14 +47,6 @@ def service_url(config: Config) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{config.port}"
-
-
-def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first real exception inside a (possibly nested) exception group."""
-    error: BaseException = group
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    return error
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -235,3 +235,24 @@ async def test_jobs_interrupted_by_a_restart_are_cleaned(nursery, make_config):
         assert "Job interrupted during preparation" in reasons
         assert (await alice.get(f"/jobs/{waiting}")).json()["state"] == JobState.WAITING
     await service.stop()
+
+
+async def test_a_pit_that_cannot_start_ends_its_job_not_the_service(nursery, make_config):
+    import sqlite3
+
+    # No LXD client certificate, and a node that only the database believes is online.
+    service = await start_service(nursery, make_config(pollInterval="1h"))
+    insert_node_directly(service.config, "nx")
+    connection = sqlite3.connect(service.config.database_path)
+    connection.execute("UPDATE nodes SET online = 1")
+    connection.commit()
+    connection.close()
+    async with service.client() as anon:
+        token = await register(anon, "alice")
+    async with service.client(token) as alice:
+        answer = await alice.post("/jobs", json={"clusterRequest": "[]", "script": "true"})
+        detail = await wait_for_state(alice, answer.json()["id"], JobState.DONE)
+        reasons = [change["reason"] or "" for change in detail["stateChanges"]]
+        assert any(reason.startswith("Problem during startup") for reason in reasons), reasons
+        assert (await alice.get("/hello")).text == "Here I am"
+    await service.stop()

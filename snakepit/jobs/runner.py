@@ -26,6 +26,7 @@ import trio
 from lxd import LxdError
 from snakepit.config import Config
 from snakepit.dataroot import DataRoot
+from snakepit.errors import first_leaf
 from snakepit.jobs.states import JobState
 from snakepit.jobs.submission import read_job_source
 from snakepit.models import Job
@@ -47,6 +48,9 @@ from snakepit.store import jobs as job_store
 from snakepit.store import nodes as node_store
 
 log = logging.getLogger("snakepit.jobs")
+
+#: How long a round waits after being woken, so that a burst of events makes one round.
+BURST_S = 0.05
 
 #: Reasons recorded in the state history on recovery (section 5.4).
 RECOVERY = {
@@ -93,6 +97,8 @@ class JobRunner:
                 await self._schedule(nursery)
                 with trio.move_on_after(self._config.poll_interval_s):
                     await self._wake.wait()
+                # Gather a burst of wake-ups (many submissions at once) into one round.
+                await trio.sleep(BURST_S)
                 self._wake = trio.Event()
 
     async def recover(self) -> None:
@@ -155,10 +161,14 @@ class JobRunner:
                 source = await trio.to_thread.run_sync(read_job_source, folder, keep)
                 with trio.fail_after(self._config.max_prep_duration_s):
                     await self.preparer.prepare(folder, source)
-        except trio.TooSlowError:
+        except* trio.TooSlowError:
             failure = "Exceeded max preparation time"
-        except PreparationError as error:
-            failure = f"Problem during preparation step: {error}"
+        except* PreparationError as group:
+            failure = f"Problem during preparation step: {first_leaf(group)}"
+        except* Exception as group:
+            # A defect must end this job, never the service: log it whole, clean the job.
+            log.error("job %d: unexpected error while preparing", job.id, exc_info=group)
+            failure = f"Problem during preparation step: internal error ({first_leaf(group)!r})"
         finally:
             del self._preparing[job.id]
         if scope.cancelled_caught:
@@ -248,9 +258,13 @@ class JobRunner:
                 async with trio.open_nursery() as supervisor:
                     await supervisor.start(pit)
                     await self._set(job_id, JobState.RUNNING)
-        except (PitError, LxdError, OSError, KeyError, NoClientCertificate) as error:
-            failure = f"Problem during startup: {error}"
+        except* (PitError, LxdError, OSError, KeyError, NoClientCertificate) as group:
+            failure = f"Problem during startup: {first_leaf(group)}"
             log.warning("job %d: %s", job_id, failure)
+        except* Exception as group:
+            # A defect must end this job, never the service: log it whole, clean the job.
+            log.error("job %d: unexpected error in its pit", job_id, exc_info=group)
+            failure = f"Problem during startup: internal error ({first_leaf(group)!r})"
         finally:
             del self._pits[job_id]
         reason = self._stop_reasons.pop(job_id, None)
