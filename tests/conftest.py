@@ -2,9 +2,10 @@
 
 import dataclasses
 import secrets
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -14,6 +15,8 @@ from snakepit.config import Config, config_from_mapping
 from snakepit.server import serve
 
 pytest_plugins = ["tests.lxd_fixtures"]
+
+T = TypeVar("T")
 
 #: Passwords used by the tests; the published client asks for 12 to 24 characters.
 PASSWORD = "correct horse battery"
@@ -94,6 +97,20 @@ async def anon(service: RunningService) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def write_directly(config: Config, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``work(connection)`` as one transaction on the service's database file, as another
+    process would: for putting states into place that the API cannot make (yet)."""
+    connection = sqlite3.connect(config.database_path, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        result = work(connection)
+        connection.execute("COMMIT")
+        return result
+    finally:
+        connection.close()
+
+
 def insert_job_directly(
     config: Config, owner: str, state: int = 0, log: bytes | None = None, title: str = "job"
 ) -> int:
@@ -101,15 +118,10 @@ def insert_job_directly(
 
     For tests of routes that read jobs, until jobs can be run end to end in the tests.
     """
-    import sqlite3
-
     from snakepit.jobs.states import JobState
     from snakepit.store.jobs import insert_job, set_state
 
-    connection = sqlite3.connect(config.database_path, isolation_level=None)
-    connection.row_factory = sqlite3.Row
-    try:
-        connection.execute("BEGIN IMMEDIATE")
+    def insert(connection: sqlite3.Connection) -> int:
         number = insert_job(
             connection,
             user_id=owner,
@@ -121,9 +133,9 @@ def insert_job_directly(
         )
         if state:
             set_state(connection, number, JobState(state), "set by the test")
-        connection.execute("COMMIT")
-    finally:
-        connection.close()
+        return number
+
+    number = write_directly(config, insert)
     if log is not None:
         folder = config.data_root / "pits" / str(number)
         folder.mkdir(parents=True, exist_ok=True)
@@ -133,21 +145,14 @@ def insert_job_directly(
 
 def insert_node_directly(config: Config, node_id: str, gpus: int = 2) -> None:
     """Put a node with GPUs into the database, its endpoint a closed loopback port."""
-    import sqlite3
-
     from snakepit.store.nodes import insert_node, set_resources
 
-    connection = sqlite3.connect(config.database_path, isolation_level=None)
-    connection.row_factory = sqlite3.Row
-    try:
-        connection.execute("BEGIN IMMEDIATE")
+    def insert(connection: sqlite3.Connection) -> None:
         if insert_node(connection, node_id, "https://127.0.0.1:9", "no certificate"):
-            set_resources(
-                connection, node_id, [("cuda", index, "GeForce GTX 1070") for index in range(gpus)]
-            )
-        connection.execute("COMMIT")
-    finally:
-        connection.close()
+            gpu_list = [("cuda", index, "GeForce GTX 1070") for index in range(gpus)]
+            set_resources(connection, node_id, gpu_list)
+
+    write_directly(config, insert)
 
 
 async def register(

@@ -4,22 +4,15 @@ Jobs are put into the database directly here (insert_job_directly); submission a
 come with the scheduler.
 """
 
-import sqlite3
-
 import trio
 
 from snakepit.jobs.states import JobState
 from snakepit.store.jobs import set_state
-from tests.conftest import insert_job_directly
+from tests.conftest import insert_job_directly, write_directly
 
 
 def set_job_state(config, job, state):
-    connection = sqlite3.connect(config.database_path, isolation_level=None)
-    connection.row_factory = sqlite3.Row
-    connection.execute("BEGIN IMMEDIATE")
-    set_state(connection, job, state, "moved by the test")
-    connection.execute("COMMIT")
-    connection.close()
+    write_directly(config, lambda c: set_state(c, job, state, "moved by the test"))
 
 
 async def test_everyone_sees_the_list_and_status(users, service):

@@ -14,6 +14,7 @@ from tests.conftest import (
     insert_node_directly,
     register,
     start_service,
+    write_directly,
 )
 
 
@@ -238,15 +239,10 @@ async def test_jobs_interrupted_by_a_restart_are_cleaned(nursery, make_config):
 
 
 async def test_a_pit_that_cannot_start_ends_its_job_not_the_service(nursery, make_config):
-    import sqlite3
-
     # No LXD client certificate, and a node that only the database believes is online.
     service = await start_service(nursery, make_config(pollInterval="1h"))
     insert_node_directly(service.config, "nx")
-    connection = sqlite3.connect(service.config.database_path)
-    connection.execute("UPDATE nodes SET online = 1")
-    connection.commit()
-    connection.close()
+    write_directly(service.config, lambda c: c.execute("UPDATE nodes SET online = 1"))
     async with service.client() as anon:
         token = await register(anon, "alice")
     async with service.client(token) as alice:

@@ -9,7 +9,7 @@ import trio
 
 from lxd import open_lxd
 from lxd.certificates import fingerprint
-from tests.conftest import register, start_service
+from tests.conftest import register, start_service, write_directly
 from tests.lxd_fixtures import HTTPS_ENDPOINT, SERVER_CERT, UNIX_SOCKET, make_certificate
 
 pytestmark = pytest.mark.lxd
@@ -100,8 +100,6 @@ async def test_wrong_trust_password_adds_nothing(service_with_lxd, trust_passwor
 
 
 async def test_a_node_that_stops_answering_goes_offline(service_with_lxd, trust_password):
-    import sqlite3
-
     service, _ = service_with_lxd
     async with service.client() as anon:
         token = await register(anon, "root")
@@ -110,10 +108,12 @@ async def test_a_node_that_stops_answering_goes_offline(service_with_lxd, trust_
         with trio.fail_after(120):
             assert (await admin.put("/nodes/n0", json=body)).status_code == 200
         # Point the node at a closed port, as if its machine went away.
-        connection = sqlite3.connect(service.config.database_path)
-        connection.execute("UPDATE nodes SET endpoint = 'https://127.0.0.1:9' WHERE id = 'n0'")
-        connection.commit()
-        connection.close()
+        write_directly(
+            service.config,
+            lambda c: c.execute(
+                "UPDATE nodes SET endpoint = 'https://127.0.0.1:9' WHERE id = 'n0'"
+            ),
+        )
         with trio.fail_after(20):
             while True:
                 if not (await admin.get("/nodes/n0")).json()["online"]:

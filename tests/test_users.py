@@ -283,25 +283,10 @@ async def test_password_hashing_does_not_block_other_requests(nursery, make_conf
 
 
 async def test_an_account_with_jobs_is_recreated_only_by_admins(users, service, anon):
-    import sqlite3
-
-    from snakepit.store.jobs import insert_job
+    from tests.conftest import insert_job_directly
 
     assert (await users.bob.delete("/users/~")).status_code == 200
-    connection = sqlite3.connect(service.config.database_path, isolation_level=None)
-    connection.row_factory = sqlite3.Row
-    connection.execute("BEGIN IMMEDIATE")
-    insert_job(
-        connection,
-        user_id="bob",
-        description="left behind",
-        provisioning="Script",
-        request="[]",
-        continues=None,
-        groups=(),
-    )
-    connection.execute("COMMIT")
-    connection.close()
+    insert_job_directly(service.config, "bob", title="left behind")
     refused = await anon.put("/users/bob", json={"password": PASSWORD})
     assert refused.status_code == 403
     assert refused.json()["message"].startswith("Only admins can re-create this account")
