@@ -186,14 +186,7 @@ class JobRunner:
             return
         cluster = await self._database.read(node_store.cluster_snapshot)
         busy = await self._database.read(node_store.busy_resource_ids)
-        groups: dict[str, frozenset[str]] = {}
-        queue = []
-        for job_id, owner, request in waiting:
-            if owner not in groups:
-                groups[owner] = await self._database.read(
-                    partial(node_store.groups_of, user_id=owner)
-                )
-            queue.append(WaitingJob(job_id, parse_request(request), groups[owner]))
+        queue = await self._as_queue(waiting)
         for job_id, allocation in plan_pass(queue, cluster, busy):
             started = await self._database.write(
                 partial(job_store.record_allocation, job_id=job_id, allocation=allocation)
@@ -323,6 +316,19 @@ class JobRunner:
         assert job is not None
         return job
 
+    async def _as_queue(self, jobs: list[tuple[int, str, str]]) -> list[WaitingJob]:
+        """``(id, owner, request)`` entries as the scheduling functions take them, reading each
+        owner's groups once."""
+        groups: dict[str, frozenset[str]] = {}
+        queue = []
+        for job_id, owner, request in jobs:
+            if owner not in groups:
+                groups[owner] = await self._database.read(
+                    partial(node_store.groups_of, user_id=owner)
+                )
+            queue.append(WaitingJob(job_id, parse_request(request), groups[owner]))
+        return queue
+
     async def recheck_requests(self) -> list[int]:
         """Stop queued jobs whose request this cluster can no longer satisfy for their owner
         (after a group or restriction change; the published re-check never worked)."""
@@ -330,11 +336,8 @@ class JobRunner:
         if not candidates:
             return []
         cluster = await self._database.read(node_store.cluster_snapshot)
-        waiting = []
-        for job in candidates:
-            groups = await self._database.read(partial(node_store.groups_of, user_id=job.user_id))
-            waiting.append(WaitingJob(job.id, parse_request(job.request), groups))
-        stopped = unsatisfiable(waiting, cluster)
+        queue = await self._as_queue([(job.id, job.user_id, job.request) for job in candidates])
+        stopped = unsatisfiable(queue, cluster)
         by_id = {job.id: job for job in candidates}
         for job_id in stopped:
             await self.stop(by_id[job_id], "Cluster cannot fulfill resource request anymore")
