@@ -1,13 +1,15 @@
 """Every route against every role: anonymous, a forged token, another user, the user
 themselves, and an administrator. The table must cover every declared route."""
 
-import dataclasses
+import importlib
 import itertools
+import pkgutil
 import time
 from typing import Any
 
 import pytest
 
+import tests
 from snakepit.api import create_app, route_specs
 from snakepit.jobs.states import JobState
 from snakepit.tokens import issue_token
@@ -18,29 +20,18 @@ from tests.conftest import (
     register,
     sign_in,
 )
+from tests.roles_common import (
+    ADMIN_ONLY,
+    ROLES,
+    SELF_OR_ADMIN,
+    SIGNED_IN,
+    Case,
+    everyone,
+)
 
-ROLES = ("anon", "forged", "other", "self", "admin")
 _counter = itertools.count()
 
-
-@dataclasses.dataclass(frozen=True)
-class Case:
-    method: str
-    rule: str
-    path: str  # {user} is the target user, {new} a name not yet taken
-    expected: dict[str, int]
-    body: Any = None
-
-
-def everyone(status: int) -> dict[str, int]:
-    return dict.fromkeys(ROLES, status)
-
-
-SIGNED_IN = {"anon": 401, "forged": 401, "other": 200, "self": 200, "admin": 200}
-SELF_OR_ADMIN = {"anon": 401, "forged": 401, "other": 403, "self": 200, "admin": 200}
-ADMIN_ONLY = {"anon": 401, "forged": 401, "other": 403, "self": 403, "admin": 200}
-
-CASES = [
+CORE_CASES = [
     Case("GET", "/hello", "/hello", everyone(200)),
     Case("GET", "/users/<user>/exists", "/users/{user}/exists", everyone(200)),
     Case(
@@ -120,6 +111,18 @@ CASES = [
 ]
 
 
+def family_cases() -> list[Case]:
+    """The rows of every ``tests/roles_<family>.py`` module."""
+    cases: list[Case] = []
+    for module in pkgutil.iter_modules(tests.__path__):
+        if module.name.startswith("roles_") and module.name != "roles_common":
+            cases.extend(importlib.import_module(f"tests.{module.name}").CASES)
+    return cases
+
+
+CASES = CORE_CASES + family_cases()
+
+
 def test_the_table_covers_every_route(make_config):
     from snakepit.services import Services
 
@@ -172,9 +175,20 @@ async def test_route_answers_each_role_as_declared(case, service, anon):
                 "job": str(job),
             }
             async with service.client(token) as client:
-                answer = await client.request(
-                    case.method, fill(case.path, values), json=fill(case.body, values)
-                )
+                if case.content is not None:
+                    answer = await client.request(
+                        case.method,
+                        fill(case.path, values),
+                        content=case.content,
+                        headers=case.headers,
+                    )
+                else:
+                    answer = await client.request(
+                        case.method,
+                        fill(case.path, values),
+                        json=fill(case.body, values),
+                        headers=case.headers,
+                    )
             assert answer.status_code == case.expected[role], (role, answer.text)
             if answer.status_code >= 400:
                 assert answer.json()["message"]
