@@ -10,6 +10,7 @@ in ``_s``.
 import dataclasses
 import difflib
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class Config:
     login_delay_s: float = 1.0
     origin_schemes: tuple[str, ...] = ("https", "ssh", "git")
     shutdown_timeout_s: float = 10.0
+    #: Node id in the names of pit daemons (``sp-<headNode>-<pit>-d``) on the head's LXD.
+    head_node: str = "head"
 
     @property
     def data_root(self) -> Path:
@@ -81,6 +84,13 @@ def _string(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a non-empty string, got {value!r}")
     return value
+
+
+def _node_id(value: Any) -> str:
+    text = _string(value)
+    if not re.fullmatch(r"[a-z][a-z0-9]*", text):
+        raise ValueError(f"must be a node id ([a-z][a-z0-9]*), not {text!r}")
+    return text
 
 
 def _optional_string(value: Any) -> str | None:
@@ -175,6 +185,7 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "loginDelay": ("login_delay_s", _duration),
     "originSchemes": ("origin_schemes", lambda value: tuple(_string_list(value))),
     "shutdownTimeout": ("shutdown_timeout_s", _duration),
+    "headNode": ("head_node", _node_id),
 }
 
 #: Environment variables that override a key, as in the published service.

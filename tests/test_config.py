@@ -96,6 +96,7 @@ def test_every_key_of_the_seed_readme_is_known(secret_file):
         ("hashRounds", 2, "hashRounds: expected a whole number from 4 to 31"),
         ("workerEnv", ["A=1"], "workerEnv: expected a mapping"),
         ("interface", "", "interface: expected a non-empty string"),
+        ("headNode", "Head-1", "headNode: must be a node id"),
     ],
 )
 def test_wrong_values_name_the_key(secret_file, key, value, message):

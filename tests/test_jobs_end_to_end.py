@@ -16,6 +16,8 @@ pytestmark = pytest.mark.lxd
 
 #: This run's node id: containers of other test runs on the same LXD are not ours.
 NODE = f"e{os.getpid()}"
+#: And its head's id, so that its pit daemons are not those of another run either.
+HEAD = f"h{os.getpid()}"
 
 
 @pytest.fixture
@@ -32,6 +34,7 @@ async def cluster(nursery, make_config, tmp_path):
             pollInterval="200ms",
             containerTimeout="60s",
             maxStartDuration="3m",
+            headNode=HEAD,
         ),
     )
     password = f"e2e-{os.getpid()}"
@@ -53,7 +56,11 @@ async def cluster(nursery, make_config, tmp_path):
     if not service.stopped.is_set():
         await service.stop()
     async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
-        leftovers = [name for name in await lxd.instances.names() if f"-{NODE}-" in name]
+        leftovers = [
+            name
+            for name in await lxd.instances.names()
+            if f"-{NODE}-" in name or f"-{HEAD}-" in name
+        ]
         for name in leftovers:
             await lxd.instances.remove(name)
         if fingerprint(identity.pem) in [c.fingerprint for c in await lxd.certificates.list()]:
@@ -71,7 +78,7 @@ async def wait_for(client, job, states, deadline_s=240):
 
 
 async def pit_containers(job):
-    ours = {f"sp-head-{job}-d"}
+    ours = {f"sp-{HEAD}-{job}-d"}
     async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
         names = await lxd.instances.names()
     return [name for name in names if name in ours or name.startswith(f"sp-{NODE}-{job}-")]

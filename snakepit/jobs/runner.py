@@ -31,7 +31,7 @@ from snakepit.jobs.states import JobState
 from snakepit.jobs.submission import read_job_source
 from snakepit.models import Job
 from snakepit.nodes.connect import NoClientCertificate
-from snakepit.pits.plan import HEAD_NODE, PitPlan, WorkerPlan
+from snakepit.pits.plan import PitPlan, WorkerPlan
 from snakepit.pits.runner import (
     Connector,
     PitError,
@@ -120,7 +120,7 @@ class JobRunner:
                 log.warning("job %d: cannot read the head's LXD certificate: %s", job_id, error)
                 return
             endpoints: dict[str, tuple[str, set[str]]] = {
-                self._config.endpoint: (head, {HEAD_NODE})
+                self._config.endpoint: (head, {self._config.head_node})
             }
             for node in nodes:
                 endpoints.setdefault(node.endpoint, (node.server_cert, set()))[1].add(node.id)
@@ -220,6 +220,7 @@ class JobRunner:
             head_endpoint=self._config.endpoint,
             head_server_cert_pem=await self._head_certificate(),
             lxd_domain=self._config.lxd_domain,
+            head_node=self._config.head_node,
             worker_env=dict(self._config.worker_env),
         )
 

@@ -49,6 +49,7 @@ class PitPlan:
     head_endpoint: str
     head_server_cert_pem: str
     lxd_domain: str = "lxd"
+    head_node: str = HEAD_NODE
     worker_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -78,9 +79,9 @@ def container_name(node_id: str, pit_id: int, spec: str | int) -> str:
     return f"sp-{node_id}-{pit_id}-{spec}"
 
 
-def daemon_name(pit_id: int) -> str:
-    """The daemon container of a pit: ``sp-head-<pit>-d``."""
-    return container_name(HEAD_NODE, pit_id, DAEMON_SPEC)
+def daemon_name(pit_id: int, head_node: str = HEAD_NODE) -> str:
+    """The daemon container of a pit: ``sp-head-<pit>-d`` (the head's id is configurable)."""
+    return container_name(head_node, pit_id, DAEMON_SPEC)
 
 
 def worker_name(pit_id: int, worker: WorkerPlan) -> str:
@@ -137,7 +138,7 @@ def worker_environment(plan: PitPlan, worker: WorkerPlan) -> dict[str, str]:
     ``DEBIAN_FRONTEND`` are set by the worker image.
     """
     variables = {
-        "DAEMON": f"{daemon_name(plan.job_id)}.{plan.lxd_domain}",
+        "DAEMON": f"{daemon_name(plan.job_id, plan.head_node)}.{plan.lxd_domain}",
         "WORKER_INDEX": str(worker.index),
         "GROUP_INDEX": str(worker.group_index),
         "PROCESS_INDEX": str(worker.process_index),

@@ -29,7 +29,6 @@ from lxd.transport import describe
 from snakepit.pits import data
 from snakepit.pits.logs import LogCollector
 from snakepit.pits.plan import (
-    HEAD_NODE,
     PitPlan,
     WorkerPlan,
     daemon_name,
@@ -165,7 +164,8 @@ class _Pit:
     @contextlib.asynccontextmanager
     async def open_nodes(self, connector: Connector) -> AsyncIterator[None]:
         """Open one client per LXD endpoint of the pit for its whole life."""
-        wanted = {self.plan.head_endpoint: (self.plan.head_server_cert_pem, {HEAD_NODE})}
+        plan = self.plan
+        wanted = {plan.head_endpoint: (plan.head_server_cert_pem, {plan.head_node})}
         for worker in self.plan.workers:
             cert, ids = wanted.setdefault(worker.endpoint, (worker.server_cert_pem, set()))
             ids.add(worker.node_id)
@@ -252,7 +252,7 @@ class _Pit:
     async def _start_daemon(self, public_key: bytes) -> None:
         plan, seconds = self.plan, self.timeouts.container_s
         lxd = self.nodes[plan.head_endpoint].client
-        name = daemon_name(plan.job_id)
+        name = daemon_name(plan.job_id, plan.head_node)
         await trio.to_thread.run_sync(
             data.make_directories,
             self.data_root,
