@@ -18,6 +18,7 @@ Transitions (section 5.2 of the service spec)::
     RUNNING -> STOPPING -> CLEANING -> DONE     (the workers ended, or stopped)
 """
 
+import dataclasses
 import logging
 from functools import partial
 
@@ -31,7 +32,7 @@ from snakepit.jobs.states import JobState
 from snakepit.jobs.submission import read_job_source
 from snakepit.models import Job
 from snakepit.nodes.connect import NoClientCertificate
-from snakepit.pits.plan import PitPlan, WorkerPlan
+from snakepit.pits.plan import PitPlan, WorkerPlan, container_name
 from snakepit.pits.runner import (
     Connector,
     PitError,
@@ -61,6 +62,15 @@ RECOVERY = {
     # Re-attaching to running pits after a restart is not built yet: the pit is removed.
     JobState.RUNNING: "Job interrupted by a restart of the service",
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerContainer:
+    """Where a running job's worker lives: its node's LXD and its container's name."""
+
+    endpoint: str
+    server_cert: str
+    name: str
 
 
 class JobRunner:
@@ -311,6 +321,24 @@ class JobRunner:
         elif state in (JobState.STARTING, JobState.RUNNING, JobState.PREPARING):
             await self._set(job.id, JobState.STOPPING, reason)
             await self._clean(job.id, None)
+
+    async def worker_container(self, job_id: int, instance: int) -> WorkerContainer | None:
+        """The container of worker ``instance`` (flat index) of a RUNNING job whose pit this
+        service supervises, or None."""
+        if job_id not in self._pits:
+            return None
+        job = await self._database.read(lambda c: job_store.get_job(c, job_id))
+        if job is None or job.state != JobState.RUNNING:
+            return None
+        processes = sorted(job.processes, key=lambda p: (p.group_index, p.process_index))
+        node_id = processes[instance].node_id if 0 <= instance < len(processes) else None
+        if node_id is None:
+            return None
+        node = await self._database.read(partial(node_store.get_node, node_id=node_id))
+        if node is None:
+            return None
+        name = container_name(node.id, job_id, instance)
+        return WorkerContainer(node.endpoint, node.server_cert, name)
 
     async def _reload(self, job_id: int) -> Job:
         job = await self._database.read(lambda c: job_store.get_job(c, job_id))
