@@ -7,7 +7,7 @@ the published service answered 400 for a forged token, which left its client stu
 import enum
 import hmac
 
-from quart import request
+from quart import has_websocket_context, request, websocket
 
 from snakepit.errors import Forbidden, Unauthorized
 from snakepit.models import User
@@ -34,7 +34,8 @@ async def signed_in_user(services: Services, access: Access) -> User | None:
     """
     if access is Access.ANON:
         return None
-    token = request.headers.get("X-Auth-Token", "").strip()
+    headers = websocket.headers if has_websocket_context() else request.headers
+    token = headers.get("X-Auth-Token", "").strip()
     if not token:
         if access is Access.OPTIONAL:
             return None

@@ -3,17 +3,22 @@
 Each route is registered through :class:`Routes`, which authenticates the caller, refuses
 unknown query parameters, and passes the caller to the handler. The declarations are kept in
 ``ROUTE_TABLE`` form so tests can check every route against every role.
+
+:meth:`Routes.websocket` declares a websocket route: the handler runs for the upgrade request
+and for a plain GET alike (same authentication, same checks), and calls :func:`websocket_upgrade`
+when its checks have passed, which answers a plain GET with 404 ``Only web-socket upgrades``.
 """
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from quart import Blueprint
+from quart import Blueprint, has_websocket_context, websocket
+from quart.wrappers import Websocket
 
 from snakepit.api.auth import Access, signed_in_user
 from snakepit.api.requests import check_query
-from snakepit.errors import BadRequest
+from snakepit.errors import BadRequest, NotFound
 from snakepit.ids import USER_ID, matches
 from snakepit.models import User
 from snakepit.services import Services
@@ -26,6 +31,8 @@ class RouteSpec:
     method: str
     rule: str
     access: Access
+    #: A websocket route: the method is GET (the upgrade request is one).
+    websocket: bool = False
 
 
 class Routes:
@@ -53,6 +60,50 @@ class Routes:
             return handler
 
         return decorate
+
+    def websocket(
+        self, rule: str, access: Access, *, query: Collection[str] = ()
+    ) -> Callable[[Handler], Handler]:
+        """Register ``handler`` for websocket upgrades of ``GET rule`` and for plain GETs.
+
+        The handler gets the caller and the path parameters, makes its checks, then calls
+        :func:`websocket_upgrade` for the websocket (a plain GET ends there with 404).
+        """
+        services = self.services
+
+        def decorate(handler: Handler) -> Handler:
+            async def endpoint(**params: str) -> Any:
+                caller = await signed_in_user(services, access)
+                if has_websocket_context():
+                    _check_names(websocket.args, query)
+                else:
+                    check_query(query)
+                return await handler(caller, **params)
+
+            name = handler.__name__
+            self.blueprint.add_url_rule(rule, f"{name}_get", endpoint, methods=["GET"])
+            self.blueprint.add_websocket(rule, f"{name}_websocket", endpoint)
+            self.specs.append(RouteSpec("GET", rule, access, websocket=True))
+            return handler
+
+        return decorate
+
+
+def websocket_upgrade() -> Websocket:
+    """The websocket of the request being handled (not accepted yet).
+
+    Raises:
+        NotFound: the request is a plain HTTP request (``Only web-socket upgrades``).
+    """
+    if not has_websocket_context():
+        raise NotFound("Only web-socket upgrades")
+    return websocket._get_current_object()  # type: ignore[attr-defined]
+
+
+def _check_names(given: Collection[str], allowed: Collection[str]) -> None:
+    for name in given:
+        if name not in allowed:
+            raise BadRequest(f"Unknown query parameter {name}")
 
 
 def id_param(value: str, pattern: Any, what: str) -> str:
