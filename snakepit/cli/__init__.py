@@ -1,14 +1,85 @@
-"""The ``pit`` command line client (filled in by its own issue; see spec/pit-client.md)."""
+"""The ``pit`` command line client (see ``spec/pit-client.md`` for the published one).
 
+:func:`main` parses the arguments, imports only the module of the command that runs, runs it
+under trio, and is the one place where errors become messages and exit codes: 0 for success,
+1 with ``Command failed: <message>`` on stderr for every :class:`ClientError`, 130 on Ctrl-C.
+
+Modules: ``parser`` (grammar), ``context`` (files, sign-in, re-login), ``prompts``, ``tables``
+(layouts), and one per command family: ``entities``, ``jobcmds``, ``run`` (with ``gitsource``
+and ``archive``), ``filecmds`` (with ``progress``), ``remote`` (mount, exec, forward),
+``completion``.
+"""
+
+import argparse
 import sys
 
-from snakepit import __version__
+
+def _split_remote_command(args: list[str]) -> tuple[list[str], list[str]]:
+    """``pit exec N -- cmd args``: the words after the first ``--`` are the remote command."""
+    if "exec" in args and "--" in args and args.index("exec") < args.index("--"):
+        cut = args.index("--")
+        return args[:cut], args[cut + 1 :]
+    return args, []
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in ("--version", "-V"):
-        print(f"pit {__version__}")
-        return 0
-    print("pit: the command line client is not built yet; use the HTTP API", file=sys.stderr)
-    return 1
+    """Run ``pit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    from snakepit.cli.parser import build_parser
+    from snakepit.client.errors import ClientError
+
+    args_list, remote_command = _split_remote_command(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    if args_list and not args_list[0].startswith("-"):
+        from snakepit.cli.parser import command_names
+
+        if args_list[0] not in command_names(parser):
+            print(f'Command failed: unknown command "{args_list[0]}"', file=sys.stderr)
+            return 1
+    try:
+        if not args_list:
+            parser.print_help()
+            return 0
+        args = parser.parse_args(args_list)
+        if args.version:
+            from snakepit import __version__
+
+            print(__version__)
+            return 0
+        if args.command is None:
+            parser.print_help()
+            return 0
+        args.command_words = remote_command
+        if args.command == "exec":
+            args.command = remote_command
+        return _run(args)
+    except ClientError as error:
+        print(f"Command failed: {error.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (``pit status | head``): nothing more to say.
+        sys.stderr.close()
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    import importlib
+
+    import trio
+
+    from snakepit.cli.context import Context, Quit
+    from snakepit.client.pitfiles import Places
+
+    module_name, function_name = args.handler.split(":")
+    module = importlib.import_module(f"snakepit.cli.{module_name}")
+    handler = getattr(module, function_name)
+    ctx = Context(Places.current(), debug=bool(getattr(args, "debug", False)))
+    try:
+        code = int(trio.run(handler, ctx, args))
+    except Quit as quit_:
+        return quit_.code
+    if ctx.after is not None:
+        code = ctx.after()
+    sys.stdout.flush()
+    return code

@@ -3,8 +3,11 @@
 import dataclasses
 import ssl
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+
+from snakepit.client.errors import ClientError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +25,20 @@ class Connection:
     token: str | None = None
     ca_cert: str | None = None
 
+    @classmethod
+    def from_text(cls, text: str) -> "Connection":
+        """Parse the content of a ``.pitconnect.txt``: the URL, then an optional PEM text.
+
+        Raises:
+            ClientError: the first line is not an ``http://`` or ``https://`` URL.
+        """
+        lines = text.replace("\r\n", "\n").split("\n")
+        url = lines[0].strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ClientError(f"The connection file does not start with an http(s) URL: {url!r}")
+        pem = "\n".join(lines[1:]).strip()
+        return cls(url, ca_cert=pem + "\n" if pem else None)
+
     def with_token(self, token: str | None) -> "Connection":
         return dataclasses.replace(self, token=token)
 
@@ -34,6 +51,11 @@ class Connection:
             return ssl.create_default_context(cadata=self.ca_cert)
         return ssl.create_default_context()
 
+    def websocket_url(self, route: str) -> str:
+        """``ws(s)://`` URL of ``route`` (a path below the service URL, without leading ``/``)."""
+        scheme, rest = self.url.split("://", 1)
+        return ("wss" if scheme == "https" else "ws") + "://" + rest + "/" + route
+
     def http_client(self, **options: Any) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` for this service; the caller closes it (``async with``)."""
         options.setdefault("timeout", httpx.Timeout(60.0, connect=10.0))
@@ -43,3 +65,13 @@ class Connection:
             verify=self.ssl_context() if self.url.startswith("https:") else True,
             **options,
         )
+
+
+def segment(value: str | int) -> str:
+    """One path segment, percent-encoded (``~`` stays: it names the signed-in user)."""
+    return quote(str(value), safe="~")
+
+
+def route(*parts: str | int) -> str:
+    """A route from path segments, each encoded: ``route("users", "a b")`` → ``users/a%20b``."""
+    return "/".join(segment(part) for part in parts)

@@ -1,0 +1,5 @@
+import sys
+
+from snakepit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""What ``pit run`` sends from a git checkout: the tracked remote's URL, the tracking branch's
+commit, and the diff of the working tree against it (binary changes included).
+
+git runs without a shell, with ``--`` before paths; the diff uses git's ``a/``/``b/`` prefixes
+whatever the user's configuration says, which the service detects and applies with
+``git apply --binary``.
+"""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import trio
+
+from snakepit.client.errors import ClientError
+
+_GITHUB_SSH = re.compile(r"^git@github\.com:")
+_CREDENTIALS = re.compile(r"//[^/@]*@")
+
+
+@dataclasses.dataclass(frozen=True)
+class GitSource:
+    remote: str
+    origin: str
+    hash: str
+    diff: str
+
+    @property
+    def diff_lines(self) -> int:
+        return len(self.diff.splitlines())
+
+    @property
+    def shown_origin(self) -> str:
+        """The origin with any credentials removed, for printing."""
+        return _CREDENTIALS.sub("//", self.origin)
+
+
+async def git(cwd: Path, *args: str, check: bool = True) -> str | None:
+    """Run ``git args`` in ``cwd``; its stdout, or None when it fails and ``check`` is off.
+
+    Raises:
+        ClientError: git is missing, or it failed while ``check`` is on.
+    """
+    try:
+        result = await trio.run_process(
+            ["git", *args], cwd=cwd, capture_stdout=True, capture_stderr=True, check=False
+        )
+    except FileNotFoundError:
+        raise ClientError('Problem executing "git": Not found') from None
+    if result.returncode != 0:
+        if check:
+            detail = result.stderr.decode(errors="replace").strip()
+            raise ClientError(f'Problem executing "git {args[0]}": {detail}')
+        return None
+    return result.stdout.decode("utf-8", "surrogateescape")
+
+
+def public_origin(url: str) -> str:
+    """The URL the service clones: GitHub's SSH form becomes its HTTPS form."""
+    return _GITHUB_SSH.sub("https://github.com/", url)
+
+
+async def read_git_source(cwd: Path) -> GitSource:
+    """The tracking branch's remote URL and commit, and the working tree's diff against it.
+
+    Raises:
+        ClientError: not on a branch, no tracking branch, or git failing.
+    """
+    branch = await git(cwd, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    if branch is None:
+        raise ClientError(
+            "The checkout is not on a branch (detached HEAD): check out a branch that tracks a"
+            ' remote branch, or use "pit run -a" to send the directory as an archive.'
+        )
+    branch = branch.strip()
+    hint = (
+        f'The branch "{branch}" has no tracking branch: push it with'
+        f' "git push -u <remote> {branch}" (or set one with "git branch --set-upstream-to"),'
+        ' or use "pit run -a" to send the directory as an archive.'
+    )
+    remote = await git(cwd, "config", "--get", f"branch.{branch}.remote", check=False)
+    tracking = await git(cwd, "rev-parse", "--verify", "--quiet", "@{u}^{commit}", check=False)
+    if remote is None or tracking is None or remote.strip() in ("", "."):
+        raise ClientError(hint)
+    remote = remote.strip()
+    if remote.startswith("-"):
+        raise ClientError(f'Unusable remote name "{remote}"')
+    url = await git(cwd, "remote", "get-url", "--push", remote)
+    commit = tracking.strip()
+    diff = await git(
+        cwd,
+        "-c",
+        "core.quotepath=off",
+        "diff",
+        "--binary",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+        commit,
+        "--",
+    )
+    assert url is not None
+    assert diff is not None
+    return GitSource(remote, public_origin(url.strip()), commit, diff)

@@ -1,0 +1,145 @@
+"""The command-line grammar: commands, aliases and options of the published client, plus
+``--json``, ``mount``/``umount`` and ``completion``.
+
+Each command names its handler as ``module:function`` (``handler`` default), imported only when
+that command runs, so that ``pit status`` does not load what ``pit run`` needs.
+"""
+
+import argparse
+
+from snakepit.client.errors import ClientError
+
+FILE_ENTITIES = "home, user:NAME, group:NAME, job:N or N, shared"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with errors raised as :class:`ClientError` (exit 1, one message)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ClientError(message)
+
+
+def job_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a job number: {text!r}")
+    return int(text)
+
+
+def build_parser() -> Parser:
+    common = Parser(add_help=False)
+    common.add_argument(
+        "-d",
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print HTTP requests and answer codes on stderr",
+    )
+    listing = Parser(add_help=False)
+    listing.add_argument("--json", action="store_true", help="print the service's JSON answer")
+
+    parser = Parser(prog="pit", description="Command line client of a Snakepit service.")
+    parser.add_argument("-V", "--version", action="store_true", help="print the version")
+    parser.add_argument("-d", "--debug", action="store_true", help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    def command(
+        name: str, handler: str, help_: str, *, aliases: tuple[str, ...] = (), json: bool = False
+    ) -> Parser:
+        parents = [common, listing] if json else [common]
+        sub = commands.add_parser(name, aliases=list(aliases), help=help_, parents=parents)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = command("add", "entities:add", "add a user, node, alias or group")
+    sub.add_argument("entity", help="user:NAME, node:NAME, alias:NAME or group:NAME")
+    sub.add_argument("properties", nargs="*", help="key=value assignments")
+    sub = command("remove", "entities:remove", "remove an entity", aliases=("rm",))
+    sub.add_argument("entity", help="user:, node:, job:, alias: or group:")
+    sub = command("set", "entities:set_", "change properties of a user, alias or group")
+    sub.add_argument("entity")
+    sub.add_argument("assignments", nargs="+", help="key=value assignments")
+    sub = command("passwd", "entities:passwd", "change a password (your own by default)")
+    sub.add_argument("username", nargs="?")
+    sub = command("get", "entities:get", "print one property of an entity")
+    sub.add_argument("entity")
+    sub.add_argument("property")
+    sub = command("show", "entities:show", "show an entity or a list", json=True)
+    sub.add_argument(
+        "entity",
+        help="me, users, groups, nodes, aliases, jobs, or TYPE:ID (user, node, job, alias, group)",
+    )
+    sub.add_argument("params", nargs="*", help="for jobs: filters such as user=NAME limit=N")
+    for name, handler, what in (
+        ("add-group", "entities:add_group", "add an entity to a group"),
+        ("remove-group", "entities:remove_group", "remove an entity from a group"),
+    ):
+        sub = command(name, handler, what)
+        sub.add_argument("entity", help="user:NAME, node:NAME[:INDEX] or job:N")
+        sub.add_argument("group")
+    sub = command("stop", "jobcmds:stop", "stop a job")
+    sub.add_argument("job", type=job_number)
+    sub = command("run", "run:run", "schedule a job", aliases=("put",))
+    sub.add_argument("-p", "--private", action="store_true", help="do not share with groups")
+    sub.add_argument("-a", "--archive", action="store_true", help="send the directory archived")
+    sub.add_argument(
+        "-c",
+        "--continue",
+        dest="continue_job",
+        type=job_number,
+        metavar="JOB",
+        help="continue a job (copies its keep/ folder)",
+    )
+    sub.add_argument("-e", "--execute", metavar="COMMAND", help="bash command line to run")
+    sub.add_argument("-l", "--log", action="store_true", help="follow the log afterwards")
+    sub.add_argument("title")
+    sub.add_argument("request", nargs="?", help="resources, e.g. [2:gtx1070] (.pitrequest.txt)")
+    sub = command("log", "jobcmds:log", "print a job's log, following it until the job ends")
+    sub.add_argument("-f", "--follow", action="store_true", help="(always on)")
+    sub.add_argument("job", type=job_number)
+    sub = command("exec", "remote:exec_", "run a command in a running job: pit exec N -- cmd")
+    sub.add_argument("-w", "--worker", type=int, default=0, help="worker index (default 0)")
+    sub.add_argument("job", type=job_number)
+    sub = command("forward", "remote:forward", "forward ports of a running job to localhost")
+    sub.add_argument("-w", "--worker", type=int, default=0, help="worker index (default 0)")
+    sub.add_argument("job", type=job_number)
+    sub.add_argument("ports", nargs="*", help="PORT or LOCAL:REMOTE")
+    sub = command("ls", "filecmds:ls", "list a directory of a data domain", json=True)
+    sub.add_argument("entity", help=FILE_ENTITIES)
+    sub.add_argument("path", nargs="?", default="")
+    sub = command("pull", "filecmds:pull", "download a file", aliases=("cp",))
+    sub.add_argument("-f", "--force", action="store_true", help="download again from the start")
+    sub.add_argument("-c", "--continue", dest="cont", action="store_true", help="resume")
+    sub.add_argument("entity", help=FILE_ENTITIES)
+    sub.add_argument("path")
+    sub.add_argument("local", nargs="?", help="file or directory (stdout if omitted)")
+    sub = command("cat", "filecmds:cat", "print a file")
+    sub.add_argument("entity", help=FILE_ENTITIES)
+    sub.add_argument("path")
+    sub = command("push", "filecmds:push", "upload a file")
+    sub.add_argument("-f", "--force", action="store_true", help="upload again from the start")
+    sub.add_argument("-c", "--continue", dest="cont", action="store_true", help="resume")
+    sub.add_argument("entity", help=FILE_ENTITIES)
+    sub.add_argument("path")
+    sub.add_argument("local", nargs="?", help="local file (stdin if omitted)")
+    sub = command("mkdir", "filecmds:mkdir", "create a directory")
+    sub.add_argument("entity", help=FILE_ENTITIES)
+    sub.add_argument("path")
+    sub = command("delete", "filecmds:delete", "delete a file or directory (recursively)")
+    sub.add_argument("entity", help=FILE_ENTITIES)
+    sub.add_argument("path")
+    command("status", "jobcmds:status", "show running, waiting and finished jobs", json=True)
+    sub = command("mount", "remote:mount", "mount a data domain with FUSE")
+    sub.add_argument("domain", help=FILE_ENTITIES)
+    sub.add_argument("mountpoint")
+    sub = command("umount", "remote:umount", "unmount a data domain")
+    sub.add_argument("mountpoint")
+    sub = command("completion", "completion:completion", "print a shell completion script")
+    sub.add_argument("shell", choices=["bash"])
+    return parser
+
+
+def command_names(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
