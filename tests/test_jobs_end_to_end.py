@@ -9,7 +9,7 @@ import trio
 from lxd import open_lxd
 from lxd.certificates import fingerprint
 from snakepit.jobs.states import JobState
-from tests.conftest import register, start_service
+from tests.conftest import register, start_service, write_directly
 from tests.lxd_fixtures import HTTPS_ENDPOINT, SERVER_CERT, UNIX_SOCKET, make_certificate
 
 pytestmark = pytest.mark.lxd
@@ -124,16 +124,55 @@ async def test_stopping_a_running_job_removes_its_pit(cluster):
     assert await pit_containers(job) == []
 
 
-async def test_a_restart_ends_a_running_job_cleanly(cluster, nursery):
+async def test_a_restarted_service_attaches_to_the_running_pit(cluster, nursery):
+    service, alice = cluster
+    script = 'for i in $(seq 1 150); do echo "line $i"; sleep 0.1; done; '
+    script += 'echo fine > "$RESULT_FILE"; exit 4'
+    answer = await alice.post("/jobs", json={"clusterRequest": "[]", "script": script})
+    job = answer.json()["id"]
+    await wait_for(alice, job, {JobState.RUNNING})
+    # (The log route follows the log until the job ends: read the file as it grows instead.)
+    log_file = trio.Path(service.config.data_root / "pits" / str(job) / "pit.log")
+    with trio.fail_after(60):
+        while True:
+            if await log_file.exists() and "line 3\n" in await log_file.read_text():
+                break
+            await trio.sleep(0.1)  # polling the API under the deadline above
+    await service.stop()
+    assert len(await pit_containers(job)) == 2, "stopping the service must leave the pit running"
+    restarted = await start_service(nursery, service.config)
+    async with restarted.client(alice.headers["X-Auth-Token"]) as client:
+        detail = await wait_for(client, job, {JobState.DONE}, deadline_s=120)
+        log = (await client.get(f"/jobs/{job}/log")).text
+    assert detail["processes"] == [
+        {"groupIndex": 0, "processIndex": 0, "status": 4, "result": "fine\n"}
+    ]
+    states = [change["state"] for change in detail["stateChanges"]]
+    assert states.count(JobState.RUNNING) == 1, detail["stateChanges"]
+    assert all(change["reason"] is None for change in detail["stateChanges"]), detail
+    worker_lines = [
+        line.split("] [worker 0] ")[1] for line in log.splitlines() if "[worker 0]" in line
+    ]
+    assert [line for line in worker_lines if line.startswith("line ")] == [
+        f"line {i}" for i in range(1, 151)
+    ]
+    assert worker_lines.count("Worker 0 ended with exit code 4") == 1
+    assert await pit_containers(job) == []
+
+
+async def test_a_running_job_whose_allocation_is_gone_ends_after_a_restart(cluster, nursery):
     service, alice = cluster
     answer = await alice.post("/jobs", json={"clusterRequest": "[]", "script": "sleep 600"})
     job = answer.json()["id"]
     await wait_for(alice, job, {JobState.RUNNING})
     await service.stop()
+    write_directly(
+        service.config,
+        lambda c: c.execute("UPDATE processes SET node_id = NULL WHERE job_id = ?", (job,)),
+    )
     restarted = await start_service(nursery, service.config)
     async with restarted.client(alice.headers["X-Auth-Token"]) as client:
         detail = await wait_for(client, job, {JobState.DONE}, deadline_s=120)
     reasons = [change["reason"] for change in detail["stateChanges"]]
-    assert "Job interrupted by a restart of the service" in reasons
+    assert "Job interrupted by a restart of the service: its allocation is gone" in reasons
     assert await pit_containers(job) == []
-    await restarted.stop()

@@ -195,6 +195,30 @@ def test_the_log_collector_stamps_complete_lines_and_drains_the_rest(tmp_path: P
     assert all(re.match(rb"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[worker", line) for line in lines)
 
 
+def test_a_new_collector_goes_on_where_the_last_one_stopped(tmp_path: Path) -> None:
+    """After a restart of the service, a pit's log is neither copied twice nor cut."""
+    (tmp_path / "workers" / "0").mkdir(parents=True)
+    worker_log = tmp_path / "workers" / "0" / "worker.log"
+    worker_log.write_bytes(b"[worker 0] one\n[worker 0] tw")
+    assert LogCollector(tmp_path, [0]).collect() == 1
+    with worker_log.open("ab") as log:
+        log.write(b"o\n[worker 0] three\n")
+    assert LogCollector(tmp_path, [0]).collect(final=True) == 2
+    lines = (tmp_path / "pit.log").read_bytes().splitlines()
+    assert [line.split(b"] ", 1)[1] for line in lines] == [
+        b"[worker 0] one",
+        b"[worker 0] two",
+        b"[worker 0] three",
+    ]
+
+
+def test_unreadable_saved_offsets_start_from_the_beginning(tmp_path: Path) -> None:
+    (tmp_path / "workers" / "0").mkdir(parents=True)
+    (tmp_path / "workers" / "0" / "worker.log").write_bytes(b"[worker 0] one\n")
+    (tmp_path / ".pit.log.offsets").write_text("not json")
+    assert LogCollector(tmp_path, [0]).collect() == 1
+
+
 def test_the_daemon_worker_maps_through_the_containers_idmap() -> None:
     idmap = (
         '[{"Isuid":true,"Isgid":false,"Hostid":100000,"Nsid":0,"Maprange":65536},'

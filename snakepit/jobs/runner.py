@@ -59,9 +59,9 @@ RECOVERY = {
     JobState.CLEANING: "Job interrupted during cleaning",
     JobState.STOPPING: "Job interrupted during stopping",
     JobState.STARTING: "Job interrupted during starting",
-    # Re-attaching to running pits after a restart is not built yet: the pit is removed.
-    JobState.RUNNING: "Job interrupted by a restart of the service",
 }
+#: Reason for a RUNNING job whose pit cannot be attached to after a restart.
+LOST_PIT = "Job interrupted by a restart of the service: its allocation is gone"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +101,7 @@ class JobRunner:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await self.recover()
+            await self._attach_running(nursery)
             task_status.started()
             while True:
                 await self._start_preparations(nursery)
@@ -119,6 +120,25 @@ class JobRunner:
                 if state in (JobState.STARTING, JobState.RUNNING, JobState.STOPPING):
                     await self._remove_containers(job.id)
                 await self._clean(job.id, reason)
+
+    async def _attach_running(self, nursery: trio.Nursery) -> None:
+        """Supervise again the pits that were running when the service last stopped."""
+        for job in await self._jobs_in(JobState.RUNNING):
+            allocation = await self._database.read(
+                partial(job_store.load_allocation, job_id=job.id)
+            )
+            if allocation is None:
+                await self._set(job.id, JobState.STOPPING, LOST_PIT)
+                await self._remove_containers(job.id)
+                await self._clean(job.id, None)
+                continue
+            log.info("job %d: attaching to its running pit", job.id)
+            scope = trio.CancelScope()
+            self._pits[job.id] = scope
+            nursery.start_soon(
+                partial(self._run_pit, job.id, allocation, scope, attach=True),
+                name=f"pit-{job.id}",
+            )
 
     async def _remove_containers(self, job_id: int) -> None:
         """Remove every container of a pit on every node (after a restart), bounded."""
@@ -234,8 +254,16 @@ class JobRunner:
             worker_env=dict(self._config.worker_env),
         )
 
-    async def _run_pit(self, job_id: int, allocation: Allocation, scope: trio.CancelScope) -> None:
-        """Start the pit, mark the job RUNNING, wait for its end, clean the job."""
+    async def _run_pit(
+        self,
+        job_id: int,
+        allocation: Allocation,
+        scope: trio.CancelScope,
+        *,
+        attach: bool = False,
+    ) -> None:
+        """Start the pit (or ``attach`` to it), mark the job RUNNING, wait for its end, clean
+        the job. Cancelled from outside (the service stopping), it leaves job and pit running."""
         config = self._config
         timeouts = PitTimeouts(
             container_s=config.container_timeout_s,
@@ -256,12 +284,15 @@ class JobRunner:
                         data_root=self._data_root.root,
                         mount_uid=config.mount_uid,
                         timeouts=timeouts,
+                        attach=attach,
+                        stop_scope=scope,
                         task_status=task_status,
                     )
 
                 async with trio.open_nursery() as supervisor:
                     await supervisor.start(pit)
-                    await self._set(job_id, JobState.RUNNING)
+                    if not attach:
+                        await self._set(job_id, JobState.RUNNING)
         except* (PitError, LxdError, OSError, KeyError, NoClientCertificate) as group:
             failure = f"Problem during startup: {first_leaf(group)}"
             log.warning("job %d: %s", job_id, failure)

@@ -5,8 +5,16 @@ does no aggregation. A :class:`LogCollector` tails those files on the host and a
 complete line to ``pit.log`` as ``[YYYY-MM-DD HH:MM:SS] [worker N] ...`` (UTC, the time it was
 collected). :meth:`LogCollector.collect` with ``final=True`` drains everything, an unterminated
 last line included, so nothing is lost at the end of a pit.
+
+How far each worker log has been collected is kept in ``<pit>/.pit.log.offsets`` after every
+round, so that a service restarted while the pit runs (see :mod:`snakepit.pits.runner`) goes on
+where the last one stopped instead of copying the logs again. A crash between appending to
+``pit.log`` and saving the offsets repeats at most that round's lines; it never loses one.
 """
 
+import contextlib
+import json
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +23,8 @@ import trio
 
 #: How much of one worker log is read per round.
 CHUNK = 1 << 20
+#: Where a pit's collector keeps its offsets, inside the pit directory.
+OFFSETS_FILE = ".pit.log.offsets"
 
 
 def timestamp() -> bytes:
@@ -28,6 +38,28 @@ class LogCollector:
         self._pit_dir = pit_dir
         self._offsets = dict.fromkeys(workers, 0)
         self._partial = dict.fromkeys(self._offsets, b"")
+        self._offsets.update(self._saved_offsets())
+
+    def _saved_offsets(self) -> dict[int, int]:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            saved = json.loads((self._pit_dir / OFFSETS_FILE).read_text())
+            return {
+                int(index): int(offset)
+                for index, offset in saved.items()
+                if int(index) in self._offsets and int(offset) >= 0
+            }
+        return {}
+
+    def _save_offsets(self) -> None:
+        # Only complete lines count as collected: a partial one is read again next time.
+        done = {
+            str(index): offset - len(self._partial[index])
+            for index, offset in self._offsets.items()
+        }
+        path = self._pit_dir / OFFSETS_FILE
+        temporary = path.with_name(f"{OFFSETS_FILE}.new")
+        temporary.write_text(json.dumps(done))
+        os.replace(temporary, path)
 
     def collect(self, final: bool = False) -> int:
         """Append the new complete lines (all of them when ``final``); return how many.
@@ -39,6 +71,7 @@ class LogCollector:
             prefix = timestamp()
             with (self._pit_dir / "pit.log").open("ab") as log:
                 log.write(b"".join(prefix + line + b"\n" for line in lines))
+            self._save_offsets()
         return len(lines)
 
     def _read(self, index: int, final: bool) -> list[bytes]:

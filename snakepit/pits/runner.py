@@ -101,6 +101,8 @@ async def run_pit(
     mount_uid: int | None = None,
     mount_gid: int | None = None,
     timeouts: PitTimeouts = DEFAULT_TIMEOUTS,
+    attach: bool = False,
+    stop_scope: trio.CancelScope | None = None,
     task_status: trio.TaskStatus[PitHandle] = trio.TASK_STATUS_IGNORED,
 ) -> PitOutcome:
     """Run a job's pit to its end and return what its workers left.
@@ -116,27 +118,52 @@ async def run_pit(
             them the data is handed to the host ids the daemon's 2525 maps to (see
             :mod:`snakepit.pits.data`).
         timeouts: deadlines of the phases.
+        attach: take over a pit that an earlier run of the service started (its containers
+            run, or have ended) instead of starting one.
+        stop_scope: a scope of the caller's around this call whose cancellation means "stop
+            this pit" (as :meth:`PitHandle.stop` does), before or after it started.
         task_status: gets a :class:`PitHandle` once every container runs.
+
+    A pit stopped (through its handle or ``stop_scope``), or one that fails, is torn down. A
+    pit cancelled from anywhere else (the service shutting down) is left running, its log
+    collected up to the last complete line, so that the next run can attach to it.
 
     Raises:
         PitStartTimeout: the start took longer than ``timeouts.max_start_s``.
         PitStartFailed: LXD or the host refused a step of the start.
     """
     pit = _Pit(plan, data_root, timeouts, mount_uid, mount_gid)
+    detached = False
     async with pit.open_nodes(connector):
+        scope = trio.CancelScope()
         try:
-            with trio.CancelScope() as scope:
-                await pit.start()
+            with scope:
+                if attach:
+                    await pit.attach()
+                else:
+                    await pit.start()
                 task_status.started(PitHandle(plan.job_id, scope))
                 await pit.supervise()
             return await pit.outcome(stopped=scope.cancelled_caught)
+        except BaseException as error:
+            # Cancelled from outside rather than stopped: the service is shutting down. The
+            # containers and files are the ground truth (section 5.4): leave the pit running
+            # for the next run of the service to attach to.
+            stopped = scope.cancel_called or (stop_scope is not None and stop_scope.cancel_called)
+            detached = _only_cancellation(error) and not stopped
+            raise
         finally:
             with trio.CancelScope(shield=True):
-                with trio.move_on_after(timeouts.teardown_s) as bounded:
-                    await pit.teardown()
-                if bounded.cancelled_caught:
-                    log.error("pit %d: teardown took over %g s", plan.job_id, timeouts.teardown_s)
-                await trio.to_thread.run_sync(pit.logs.collect, True)
+                if detached:
+                    log.info("pit %d: left running for the next start of the service", plan.job_id)
+                else:
+                    with trio.move_on_after(timeouts.teardown_s) as bounded:
+                        await pit.teardown()
+                    if bounded.cancelled_caught:
+                        log.error(
+                            "pit %d: teardown took over %g s", plan.job_id, timeouts.teardown_s
+                        )
+                await trio.to_thread.run_sync(pit.logs.collect, not detached)
 
 
 class _Pit:
@@ -318,6 +345,18 @@ class _Pit:
         with _step(seconds, f"pushing /env.sh to {name}"):
             await lxd.files.push(name, "/env.sh", environment, mode=0o600)
 
+    async def attach(self) -> None:
+        """Take over the running pit: say which of its workers are there."""
+        for worker in self.plan.workers:
+            stopped = await self._has_stopped(worker)
+            log.info(
+                "pit %d: attached; worker %d %s",
+                self.plan.job_id,
+                worker.index,
+                "has stopped" if stopped else "runs",
+            )
+        self._daemon_ready.set()
+
     # Supervision
 
     async def supervise(self) -> None:
@@ -387,6 +426,13 @@ class _Pit:
                     self.plan.job_id,
                     name=f"pit teardown {endpoint}",
                 )
+
+
+def _only_cancellation(error: BaseException) -> bool:
+    """Whether ``error`` is trio's Cancelled, or a group of nothing else."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(_only_cancellation(inner) for inner in error.exceptions)
+    return isinstance(error, trio.Cancelled)
 
 
 def _message(error: BaseException) -> str:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from snakepit.jobs.query import JobQuery
 from snakepit.jobs.states import ACTIVE, JobState
 from snakepit.models import Job, ProcessRecord, StateChange
-from snakepit.scheduling import Allocation
+from snakepit.scheduling import Allocation, ProcessAllocation, Resource
 from snakepit.store.pits import new_job_number
 
 #: Longest reason kept in the history (the published service broke on more than 255).
@@ -260,6 +260,60 @@ def record_allocation(connection: sqlite3.Connection, job_id: int, allocation: A
     )
     set_state(connection, job_id, JobState.STARTING)
     return True
+
+
+def load_allocation(connection: sqlite3.Connection, job_id: int) -> Allocation | None:
+    """The allocation :func:`record_allocation` stored for a job, or None if it has none
+    (or a node it used was deleted since)."""
+    processes = connection.execute(
+        "SELECT id, group_index, process_index, node_id FROM processes WHERE job_id = ?"
+        " ORDER BY group_index, process_index",
+        (job_id,),
+    ).fetchall()
+    if not processes or any(row["node_id"] is None for row in processes):
+        return None
+    groups: dict[int, list[ProcessAllocation]] = {}
+    for row in processes:
+        resources = tuple(
+            Resource(
+                id=resource["id"],
+                node=resource["node_id"],
+                type=resource["type"],
+                index=resource["idx"],
+                name=resource["name"],
+            )
+            for resource in connection.execute(
+                "SELECT r.id, r.node_id, r.type, r.idx, r.name FROM allocations a"
+                " JOIN resources r ON a.resource_id = r.id WHERE a.process_id = ? ORDER BY r.id",
+                (row["id"],),
+            )
+        )
+        process = ProcessAllocation(
+            row["group_index"], row["process_index"], row["node_id"], resources
+        )
+        groups.setdefault(row["group_index"], []).append(process)
+    return Allocation(tuple(tuple(groups[index]) for index in sorted(groups)))
+
+
+def record_samples(
+    connection: sqlite3.Connection,
+    job_id: int,
+    samples: Iterable[tuple[int, float, float]],
+) -> None:
+    """Add GPU utilisation samples ``(resource id, compute, memory)``, fractions from 0 to 1.
+
+    The allocation of that resource to this job takes them as its current value and adds them
+    to its sums (section 7 of the service spec).
+    """
+    connection.executemany(
+        "UPDATE allocations SET ccompute = ?, cmemory = ?, acompute = acompute + ?,"
+        " amemory = amemory + ?, samples = samples + 1"
+        " WHERE resource_id = ? AND process_id IN (SELECT id FROM processes WHERE job_id = ?)",
+        [
+            (compute, memory, compute, memory, resource_id, job_id)
+            for resource_id, compute, memory in samples
+        ],
+    )
 
 
 def record_results(
