@@ -11,8 +11,10 @@
     ├── PreconditionFailed (412)
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
+    ├── RangeNotSatisfiable (416)
     ├── TooManyRequests (429)
-    └── ServiceUnavailable (503)
+    ├── ServiceUnavailable (503)
+    └── InsufficientStorage (507)
 
 Domain code raises these; ``snakepit.api.errors`` turns them into ``{"message": ...}``.
 """
@@ -76,12 +78,20 @@ class UnsupportedMediaType(ApiError):
     status = 415
 
 
+class RangeNotSatisfiable(ApiError):
+    status = 416
+
+
 class TooManyRequests(ApiError):
     status = 429
 
 
 class ServiceUnavailable(ApiError):
     status = 503
+
+
+class InsufficientStorage(ApiError):
+    status = 507
 
 
 def first_leaf(group: BaseException) -> BaseException:

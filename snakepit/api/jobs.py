@@ -15,6 +15,7 @@ from typing import Any
 import trio
 from quart import Response, request
 
+from snakepit.access import can_change, can_read
 from snakepit.api.auth import Access
 from snakepit.api.requests import Field, read_json
 from snakepit.api.routing import Routes, id_param
@@ -101,15 +102,6 @@ def job_detail(job: Job, *, full: bool) -> dict[str, Any]:
             for process in job.processes
         ]
     return body
-
-
-def can_read(user: User, job: Job) -> bool:
-    """Job access: administrators, the owner, members of a group the job is shared with."""
-    return user.admin or user.id == job.user_id or bool(set(user.groups) & set(job.groups))
-
-
-def can_change(user: User, job: Job) -> bool:
-    return user.admin or user.id == job.user_id
 
 
 def create_routes(services: Services) -> Routes:
