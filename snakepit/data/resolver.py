@@ -51,8 +51,19 @@ class Target:
         return os.stat(self.name, dir_fd=self.dir_fd, follow_symlinks=False)
 
     def open(self, flags: int, mode: int = 0o644) -> int:
-        """Open the target itself, never through a symlink (ELOOP becomes EACCES)."""
-        return os.open(self.name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=self.dir_fd)
+        """Open the target itself, never through a symlink.
+
+        Raises:
+            OSError: ELOOP for a symlink (reported as EACCES), also where ``O_DIRECTORY``
+                makes the kernel say ENOTDIR first.
+        """
+        flags |= os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            return os.open(self.name, flags, mode, dir_fd=self.dir_fd)
+        except NotADirectoryError:
+            if _is_link(self.dir_fd, self.name):
+                raise OSError(errno.ELOOP, "Symbolic links are not followed", self.path) from None
+            raise
 
 
 @contextlib.contextmanager
