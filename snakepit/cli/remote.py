@@ -1,22 +1,24 @@
 """``mount``/``umount`` (package ``fs``) and ``exec``/``forward`` (``snakepit.client.channels``).
 
 Those modules are imported only when their command runs: they are heavy (pyfuse3, websockets)
-and the other commands must start fast.
+and the other commands must start fast. Before opening a WebSocket or a mount, one cheap signed-in
+request refreshes an expired token (asking for the password), since neither can sign in again
+halfway.
 """
 
 import argparse
-import inspect
 import sys
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from snakepit.cli.context import Context, say
+from snakepit.client.connection import Connection
 from snakepit.client.errors import ClientError
 
 
 def _import_channels() -> Any:
     try:
-        from snakepit.client import channels  # type: ignore[attr-defined,unused-ignore]
+        from snakepit.client import channels
     except ImportError as error:
         raise ClientError(f"This installation has no exec and forward channels ({error})") from None
     return channels
@@ -27,44 +29,45 @@ def _import_fs() -> Any:
         import fs
     except ImportError as error:
         raise ClientError(f"This installation cannot mount ({error})") from None
-    if not hasattr(fs, "run_mount"):
-        raise ClientError("This installation cannot mount (fs.run_mount is missing)")
     return fs
 
 
-async def _call(ctx: Context, function: Callable[..., Any], *args: Any) -> None:
-    """Run ``function(*args)``: awaited here if async, else after the event loop has ended
-    (a blocking mount runs its own loop); ``fs.MountError`` becomes a :class:`ClientError`."""
-    fs = sys.modules["fs"]
-    mount_error = getattr(fs, "MountError", None) or ClientError
-
-    def translated() -> int:
-        try:
-            function(*args)
-        except mount_error as error:
-            raise ClientError(str(error)) from None
-        return 0
-
-    if inspect.iscoroutinefunction(function):
-        try:
-            await function(*args)
-        except mount_error as error:
-            raise ClientError(str(error)) from None
-    else:
-        ctx.after = translated
+async def _fresh_connection(ctx: Context) -> Connection:
+    """The signed-in connection, its token checked (and renewed) by one request."""
+    async with ctx.session() as session:
+        await session.request("GET", "users/~")
+        return session.connection
 
 
 async def mount(ctx: Context, args: argparse.Namespace) -> int:
     fs = _import_fs()
-    async with ctx.session() as session:
-        connection = session.connection
-    await _call(ctx, fs.run_mount, connection, args.domain, args.mountpoint)
+    connection = await _fresh_connection(ctx)
+    mountpoint = Path(args.mountpoint)
+
+    def run_mount() -> int:
+        # Blocking, with its own trio loop: runs once ours has ended.
+        try:
+            fs.run_mount(connection, args.domain, mountpoint, on_mounted=say)
+        except fs.MountError as error:
+            raise ClientError(str(error)) from None
+        return 0
+
+    ctx.after = run_mount
     return 0
 
 
 async def umount(ctx: Context, args: argparse.Namespace) -> int:
     fs = _import_fs()
-    await _call(ctx, fs.unmount, args.mountpoint)
+    mountpoint = Path(args.mountpoint)
+
+    def unmount() -> int:
+        try:
+            fs.unmount(mountpoint)
+        except fs.MountError as error:
+            raise ClientError(str(error)) from None
+        return 0
+
+    ctx.after = unmount
     return 0
 
 
@@ -73,8 +76,8 @@ async def exec_(ctx: Context, args: argparse.Namespace) -> int:
         raise ClientError('No command given: use "pit exec <job> -- <command> [args...]"')
     channels = _import_channels()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    async with ctx.session() as session:
-        connection = session.connection
+    connection = await _fresh_connection(ctx)
+    sys.stdout.flush()
     code = await channels.exec_command(
         connection, args.job, args.worker, list(args.command), interactive=interactive
     )
@@ -103,10 +106,9 @@ async def forward(ctx: Context, args: argparse.Namespace) -> int:
     if not pairs:
         raise ClientError("No ports to forward: use L or L:R (local port : remote port)")
     channels = _import_channels()
-    async with ctx.session() as session:
-        connection = session.connection
+    connection = await _fresh_connection(ctx)
     for local, remote in pairs.items():
         say(f"Forwarding port {remote} of worker {args.worker} to port {local} on localhost...")
     say("Hit Ctrl-C to stop forwarding.")
-    await channels.forward_ports(connection, args.job, args.worker, list(pairs.items()))
+    await channels.forward_ports(connection, args.job, args.worker, list(pairs.items()), report=say)
     return 0
