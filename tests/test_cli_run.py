@@ -113,3 +113,29 @@ async def test_log_streams_a_finished_job(lab):
     assert (await lab.pit.ok("log", "-f", str(job))).raw == result.raw
     missing = insert_job_directly(lab.service.config, "root", JobState.DONE)
     assert await lab.pit.fails("log", str(missing)) != ""
+
+
+async def test_archive_mode_uploads_the_directory(lab):
+    pit = lab.pit
+    (pit.cwd / "train.py").write_text("print('archived')\n")
+    (pit.cwd / "data").mkdir()
+    (pit.cwd / "data" / "table.csv").write_text("a,b\n")
+    (pit.cwd / "data" / "debug.log").write_text("noise\n")
+    (pit.cwd / ".pitignore").write_text("*.log\n")
+    result = await pit.ok("run", "archived", "[]")
+    lines = result.out.splitlines()
+    job = int(lines[0].removeprefix("Job number: "))
+    assert lines[1].startswith("Archive:    .upload-")
+    assert lines[1].endswith(".tar.gz")
+    assert lines[2] == 'Resources:  "[]"'
+    assert "Ignoring data/debug.log" in result.err
+    assert "Archiving train.py..." in result.err
+    detail, folder = await wait_for_preparation(lab, job)
+    assert detail["provisioning"].startswith("Archive")
+    assert (folder / "src" / "train.py").read_text() == "print('archived')\n"
+    assert (folder / "src" / "data" / "table.csv").read_text() == "a,b\n"
+    assert not (folder / "src" / "data" / "debug.log").exists()
+    assert not (pit.cwd / ".job-upload.tar.gz").exists()
+    assert not (pit.cwd / ".job-upload.json").exists()
+    home = lab.service.config.data_root / "home" / "root"
+    assert [path.name for path in home.iterdir() if path.name.startswith(".upload-")] == []
