@@ -20,6 +20,7 @@ enable_units "$root" systemd-resolved.service
 ln -sfn ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
 
 install -m 755 "$here/files/snakepit-run" "$root/usr/bin/snakepit-run"
+install -m 755 "$here/files/snakepit-forward" "$root/usr/bin/snakepit-forward"
 install -m 644 "$here/files/snakepit.service" "$root/etc/systemd/system/snakepit.service"
 enable_units "$root" snakepit.service
 install -d -m 755 "$root/data"
