@@ -2,6 +2,7 @@
 does, its errors with errno names, and who may do what in each domain."""
 
 import os
+import random
 import shutil
 import stat
 from typing import Any
@@ -314,4 +315,37 @@ async def test_writes_larger_than_the_body_limit_are_refused(nursery, make_confi
         assert answer.status_code == 413
         answer = await carol.put("/users/~/fs/data/f?offset=0", content=b"z" * 4000)
         assert answer.json() == {"size": 4000}
+        # simplefs refuses a declared length over the limit before it truncates anything,
+        answer = await carol.put("/users/~/simplefs/content/f", content=b"w" * 5000)
+        assert (answer.status_code, answer.json()["errno"]) == (413, "EFBIG")
+        assert (service.config.data_root / "home" / "carol" / "f").read_bytes() == b"z" * 4000
+        # and takes a chunked upload of any length, as the published client sends one.
+        answer = await carol.put("/users/~/simplefs/content/f", content=chunks())
+        assert answer.status_code == 200
+        assert (service.config.data_root / "home" / "carol" / "f").read_bytes() == b"y" * 10000
     await service.stop()
+
+
+async def test_random_bodies_and_heads_never_cause_a_server_error(world: World):
+    generator = random.Random(5)
+    alphabet = b'{}[]":,0123456789abcdefnulltruemodesizetoexclusive \\\x00\xff'
+    routes = [
+        ("POST", "/users/~/fs/create/fuzz"),
+        ("POST", "/users/~/fs/mkdir/fuzzdir"),
+        ("POST", "/users/~/fs/rename/notes.txt"),
+        ("POST", "/users/~/fs/setattr/notes.txt"),
+        ("PUT", "/users/~/simplefs/stats/fuzz2"),
+        ("DELETE", "/users/~/fs/file/none"),
+    ]
+    for _ in range(15):
+        for method, path in routes:
+            body = bytes(generator.choice(alphabet) for _ in range(generator.randrange(0, 80)))
+            answer = await world.carol.request(method, path, content=body)
+            assert answer.status_code < 500, (method, path, body, answer.text)
+            if answer.status_code >= 400:
+                assert answer.json()["message"]
+    for path in ("/users/~/fs/data/notes.txt", "/users/~/simplefs/content/notes.txt"):
+        answer = await world.carol.head(path)
+        assert (answer.status_code, answer.content) == (200, b"")
+        assert answer.headers["Content-Length"] == str(len("carol's notes\n"))
+    assert (await world.carol.get("/users/~/fs/attr/notes.txt")).status_code == 200

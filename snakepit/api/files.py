@@ -67,6 +67,18 @@ class FileRoutes:
             raise BadRequest(error.message, extra={"errno": "EINVAL"}) from None
         return self.files.domain(caller, kind, name)
 
+    def check_length(self, parts: tuple[str, ...]) -> None:
+        """Refuse an upload whose declared length is over ``maxBodySize`` before any write.
+
+        A chunked upload without a length is counted as it arrives instead (the file-system
+        API's writes) or not limited at all (simplefs, as the published client sends a whole
+        file in one request).
+        """
+        if (request.content_length or 0) > self.max_body_size:
+            raise file_error(
+                "EFBIG", "/".join(parts), f"Write larger than {self.max_body_size} bytes"
+            )
+
     # -- the file-system API ------------------------------------------------------------
 
     async def attr(self, domain: Domain, parts: tuple[str, ...]) -> Any:
@@ -80,6 +92,7 @@ class FileRoutes:
 
     async def write(self, domain: Domain, parts: tuple[str, ...]) -> Any:
         offset = whole_number(request.args.get("offset", "0"), "Query parameter offset")
+        self.check_length(parts)
         size = await self.files.write(domain, parts, offset, request.body, self.max_body_size)
         return {"size": size}
 
@@ -151,6 +164,7 @@ class FileRoutes:
             return "", 200
         if aspect == "content":
             offset = whole_number(request.headers.get("Content-Offset", "0"), "Content-Offset")
+            self.check_length(parts)  # before the file is truncated to the offset
             await self.files.append(domain, parts, offset, request.body)
             return "", 200
         raise BadRequest(f"Unknown simplefs aspect {aspect!r}: use stats or content")

@@ -17,9 +17,8 @@ PATH_MAX = 4095
 
 
 def split_path(text: str) -> tuple[str, ...]:
-    """The components of ``text``; ``()`` for the domain root (``""`` or ``"/"``... see below).
-
-    The root is the empty text only: ``"/"`` is an absolute path and refused.
+    """The components of ``text``; ``()`` for the domain root, which is the empty text only
+    (``"/"`` is an absolute path and refused).
 
     Raises:
         ApiError: 400 EINVAL for an empty, ``.``, ``..`` or NUL component or an absolute path;
