@@ -249,6 +249,7 @@ async def test_exec_in_a_running_worker(running_job):
     alice, bob, job, client = running_job
     script = "echo out; echo err >&2; exit 7"
     assert await run(alice, job, ["sh", "-c", script]) == (7, b"out\n", b"err\n")
+    assert await run(alice, job, ["no-such-program"]) == (127, b"", b"Command not found\n")
     assert await run(alice, job, ["cat"], stdin=b"piped\nthrough\n") == (
         0,
         b"piped\nthrough\n",
@@ -264,6 +265,11 @@ async def test_exec_in_a_running_worker(running_job):
     with pytest.raises(ClientError) as refused:
         await run(bob, job, ["ls"])
     assert refused.value.status == 403
+    context = quote(json.dumps({"command": ["ls"], "user": 0}))
+    with pytest.raises(ClientError) as refused, trio.fail_after(10):
+        async with open_service_websocket(alice, f"jobs/{job}/instances/0/exec?context={context}"):
+            pass
+    assert (refused.value.status, refused.value.message) == (400, "Unknown context field 'user'")
     with pytest.raises(ClientError) as refused:
         await run(alice, job, ["ls"], instance=1)
     assert (refused.value.status, refused.value.message) == (404, "Worker not active")

@@ -20,7 +20,8 @@ Exec framing: binary messages whose first byte is a channel.
     service → client  0  {"command": "exit", "return": <exit code>}, sent once the command has
                          ended, right before the service closes the websocket with 1000
                       1  stdout (interactive: the terminal's output)
-                      2  stderr (non-interactive only)
+                      2  stderr (non-interactive, and LXD's word when it could not start the
+                         command, which then exits with 127 if it was not found, else 126)
 
 Forward: the websocket carries the forwarder's stdin and stdout as raw bytes, no channel byte.
 Either side closing ends the session; a client that goes away has its process killed.
@@ -36,7 +37,7 @@ from typing import Any
 import trio
 from quart.wrappers import Websocket
 
-from lxd import LxdError
+from lxd import LxdError, OperationFailed
 from lxd.exec import Process
 from lxd.websocket import ConnectionClosed
 from snakepit.access import can_change
@@ -225,11 +226,21 @@ async def exec_session(socket: Websocket, process: Process) -> None:
             async with trio.open_nursery() as outputs:
                 outputs.start_soon(_send_output, socket, process.stdout, STDOUT)
                 outputs.start_soon(_send_output, socket, process.stderr, STDERR)
-            code = await process.wait()
+            code = await _exit_code(socket, process)
             await socket.send(CONTROL + json.dumps({"command": "exit", "return": code}).encode())
             nursery.cancel_scope.cancel()
     except* (LxdError, ConnectionClosed, trio.BrokenResourceError) as group:
         log.warning("exec session ended by an error: %s", group.exceptions[0])
+
+
+async def _exit_code(socket: Websocket, process: Process) -> int:
+    """The command's exit code; a command LXD could not start is told on stderr and gets the
+    shell's codes (127 not found, 126 otherwise)."""
+    try:
+        return await process.wait()
+    except OperationFailed as error:
+        await socket.send(STDERR + f"{error.message}\n".encode())
+        return 127 if "not found" in error.message.lower() else 126
 
 
 async def _send_output(
