@@ -1,8 +1,9 @@
 """The ``pit`` command line client (see ``spec/pit-client.md`` for the published one).
 
 :func:`main` parses the arguments, imports only the module of the command that runs, runs it
-under trio, and is the one place where errors become messages and exit codes: 0 for success,
-1 with ``Command failed: <message>`` on stderr for every :class:`ClientError`, 130 on Ctrl-C.
+(blocking; trio only where ``exec`` and ``forward`` need it), and is the one place where errors
+become messages and exit codes: 0 for success, 1 with ``Command failed: <message>`` on stderr
+for every :class:`ClientError`, 130 on Ctrl-C.
 
 Modules: ``parser`` (grammar), ``context`` (files, sign-in, re-login), ``prompts``, ``tables``
 (layouts), and one per command family: ``entities``, ``jobcmds``, ``run`` (with ``gitsource``
@@ -66,8 +67,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     import importlib
 
-    import trio
-
     from snakepit.cli.context import Context, Quit
     from snakepit.client.pitfiles import Places
 
@@ -76,10 +75,8 @@ def _run(args: argparse.Namespace) -> int:
     handler = getattr(module, function_name)
     ctx = Context(Places.current(), debug=bool(getattr(args, "debug", False)))
     try:
-        code = int(trio.run(handler, ctx, args))
+        code = int(handler(ctx, args))
     except Quit as quit_:
         return quit_.code
-    if ctx.after is not None:
-        code = ctx.after()
     sys.stdout.flush()
     return code

@@ -22,7 +22,7 @@ complete -o default -F _pit_complete pit
 ENTITIES = "me users groups nodes aliases jobs home shared user: group: node: alias: job:"
 
 
-async def completion(ctx: Context, args: argparse.Namespace) -> int:
+def completion(ctx: Context, args: argparse.Namespace) -> int:
     commands = " ".join(command_names(build_parser()))
     print(SCRIPT % {"commands": commands, "entities": ENTITIES}, end="")
     return 0

@@ -5,10 +5,8 @@ an authenticated :class:`Session` opened on demand (with the first-use dialogue 
 import contextlib
 import dataclasses
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Iterator
 from pathlib import Path
-
-import trio
 
 from snakepit.cli import prompts
 from snakepit.client import accounts
@@ -35,7 +33,7 @@ class Quit(Exception):
 def say(*lines: str) -> None:
     """Status chatter, on stderr."""
     for line in lines:
-        print(line, file=sys.stderr)
+        print(line, file=sys.stderr, flush=True)
 
 
 @dataclasses.dataclass
@@ -43,50 +41,41 @@ class Context:
     places: Places
     debug: bool = False
     identity: Identity | None = None
-    #: Work to do after the event loop has ended (a mount that runs its own loop).
-    after: Callable[[], int] | None = None
     _password: str | None = None
     _session: Session | None = None
 
-    async def password(self, prompt: str = "Please enter password: ") -> str:
+    def password(self, prompt: str = "Please enter password: ") -> str:
         """The user's password, asked at most once per run."""
         if self._password is None:
-            self._password = await trio.to_thread.run_sync(prompts.ask_secret, prompt)
+            self._password = prompts.ask_secret(prompt)
         return self._password
 
-    @contextlib.asynccontextmanager
-    async def anonymous(self) -> AsyncIterator[Session]:
-        """A session without a token (nothing is asked)."""
-        connection, _ = load_connection(self.places)
-        async with Session(connection, debug=self.debug) as session:
-            yield session
-
-    @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[Session]:
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
         """A signed-in session; asks who the user is on first use, re-signs in on 401."""
         connection, connect_path = load_connection(self.places)
-        async with Session(connection, self._relogin_of, debug=self.debug) as session:
+        with Session(connection, self._relogin, debug=self.debug) as session:
             self._session = session
             self.identity = load_identity(self.places)
             if self.identity is None:
-                self.identity = await self._first_use(session, connect_path.parent / USER_FILE)
+                self.identity = self._first_use(session, connect_path.parent / USER_FILE)
             if self.identity.token is None:
-                await self._sign_in(session)
+                self._sign_in(session)
             else:
                 session.set_token(self.identity.token)
             yield session
 
-    async def _relogin_of(self) -> str:
+    def _relogin(self) -> str:
         assert self._session is not None
-        return await self._sign_in(self._session)
+        return self._sign_in(self._session)
 
-    async def _sign_in(self, session: Session) -> str:
+    def _sign_in(self, session: Session) -> str:
         identity = self.identity
         assert identity is not None
-        password = await self.password()
+        password = self.password()
         session.set_token(None)
         try:
-            token = await accounts.authenticate(session, identity.user, password)
+            token = accounts.authenticate(session, identity.user, password)
         except ClientError as error:
             if error.status is None:
                 raise
@@ -95,31 +84,26 @@ class Context:
                 f' "{USER_FILE}" from this directory or your home folder and start over.'
             ) from None
         self.identity = dataclasses.replace(identity, token=token)
-        await trio.to_thread.run_sync(store_identity, self.identity)
+        store_identity(self.identity)
         session.set_token(token)
         return token
 
-    async def _first_use(self, session: Session, path: Path) -> Identity:
+    def _first_use(self, session: Session, path: Path) -> Identity:
         say("No user info found. Seems like a new user or first time login from this machine.")
-        user = (await _ask("Please enter an existing or new username: ")).strip()
+        user = prompts.ask("Please enter an existing or new username: ").strip()
         if not user:
             raise ClientError("No username given")
-        if not await accounts.user_exists(session, user):
+        if not accounts.user_exists(session, user):
             say("Found no user of that name.")
-            question = "Do you want to register a new user with this name (yN)? "
-            if not await trio.to_thread.run_sync(prompts.confirm, question):
+            if not prompts.confirm("Do you want to register a new user with this name (yN)? "):
                 raise Quit(0)
-            fullname = await _ask("Full name: ")
-            email = await trio.to_thread.run_sync(prompts.ask_email)
-            password = await trio.to_thread.run_sync(prompts.ask_new_password)
-            await accounts.register(
+            fullname = prompts.ask("Full name: ")
+            email = prompts.ask_email()
+            password = prompts.ask_new_password()
+            accounts.register(
                 session, user, {"fullname": fullname, "email": email, "password": password}
             )
             self._password = password
         self.identity = Identity(user, None, path)
-        await self._sign_in(session)
+        self._sign_in(session)
         return self.identity
-
-
-async def _ask(prompt: str) -> str:
-    return await trio.to_thread.run_sync(prompts.ask, prompt)

@@ -5,8 +5,6 @@ import json
 import sys
 from typing import Any
 
-import trio
-
 from snakepit.cli import prompts
 from snakepit.cli.context import Context
 from snakepit.cli.tables import RENDERERS, fields, job_row, job_table_header, resource_width
@@ -39,15 +37,13 @@ def parse_properties(assignments: list[str]) -> dict[str, Any]:
     return body
 
 
-async def _ask_missing(
-    body: dict[str, Any], key: str, prompt: str, *, secret: bool = False
-) -> None:
+def _ask_missing(body: dict[str, Any], key: str, prompt: str, *, secret: bool = False) -> None:
     if key not in body:
         ask = prompts.ask_secret if secret else prompts.ask
-        body[key] = await trio.to_thread.run_sync(ask, prompt)
+        body[key] = ask(prompt)
 
 
-async def add(ctx: Context, args: argparse.Namespace) -> int:
+def add(ctx: Context, args: argparse.Namespace) -> int:
     kinds = ("user", "node", "alias", "group")
     kind = args.entity.split(":")[0]
     if kind not in kinds:
@@ -55,45 +51,45 @@ async def add(ctx: Context, args: argparse.Namespace) -> int:
     entity = parse_entity(args.entity, kinds)
     body = parse_properties(args.properties)
     if entity.kind == "user":
-        await _ask_missing(body, "fullname", "Full name: ")
+        _ask_missing(body, "fullname", "Full name: ")
         if "email" not in body:
-            body["email"] = await trio.to_thread.run_sync(prompts.ask_email)
+            body["email"] = prompts.ask_email()
         if "password" not in body:
-            body["password"] = await trio.to_thread.run_sync(prompts.ask_new_password)
+            body["password"] = prompts.ask_new_password()
     elif entity.kind == "node":
-        await _ask_missing(body, "endpoint", "LXD endpoint: ")
-        await _ask_missing(body, "password", "LXD endpoint password: ", secret=True)
+        _ask_missing(body, "endpoint", "LXD endpoint: ")
+        _ask_missing(body, "password", "LXD endpoint password: ", secret=True)
     elif entity.kind == "alias":
-        await _ask_missing(body, "name", "Exact resource name: ")
+        _ask_missing(body, "name", "Exact resource name: ")
     else:
-        await _ask_missing(body, "title", "Group title: ")
-    async with ctx.session() as session:
-        await session.request("PUT", entity.route, body)
+        _ask_missing(body, "title", "Group title: ")
+    with ctx.session() as session:
+        session.request("PUT", entity.route, body)
     return 0
 
 
-async def remove(ctx: Context, args: argparse.Namespace) -> int:
+def remove(ctx: Context, args: argparse.Namespace) -> int:
     entity = parse_entity(args.entity, ("user", "node", "job", "alias", "group"))
-    async with ctx.session() as session:
-        await session.request("DELETE", entity.route)
+    with ctx.session() as session:
+        session.request("DELETE", entity.route)
     return 0
 
 
-async def set_(ctx: Context, args: argparse.Namespace) -> int:
+def set_(ctx: Context, args: argparse.Namespace) -> int:
     entity = parse_entity(args.entity, ("user", "alias", "group"))
     body = parse_properties(args.assignments)
-    async with ctx.session() as session:
+    with ctx.session() as session:
         if entity.kind == "user" and "verification" not in body:
-            body["verification"] = await ctx.password()
-        await session.request("POST", entity.route, body)
+            body["verification"] = ctx.password()
+        session.request("POST", entity.route, body)
     return 0
 
 
-async def passwd(ctx: Context, args: argparse.Namespace) -> int:
-    async with ctx.session() as session:
-        verification = await ctx.password("Own password for verification: ")
-        password = await trio.to_thread.run_sync(prompts.ask_new_password)
-        await session.request(
+def passwd(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        verification = ctx.password("Own password for verification: ")
+        password = prompts.ask_new_password()
+        session.request(
             "POST",
             route("users", args.username or "~"),
             {"verification": verification, "password": password},
@@ -105,10 +101,10 @@ def _print_value(value: Any) -> None:
     print(value if isinstance(value, str) else json.dumps(value))
 
 
-async def get(ctx: Context, args: argparse.Namespace) -> int:
+def get(ctx: Context, args: argparse.Namespace) -> int:
     entity = parse_entity(args.entity, ("user", "node", "job", "alias", "group"))
-    async with ctx.session() as session:
-        body = await session.json("GET", entity.route)
+    with ctx.session() as session:
+        body = session.json("GET", entity.route)
     if not isinstance(body, dict) or args.property not in body:
         raise ClientError(f'The {entity.kind} has no property "{args.property}"')
     _print_value(body[args.property])
@@ -120,11 +116,11 @@ def _emit_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-async def show(ctx: Context, args: argparse.Namespace) -> int:
+def show(ctx: Context, args: argparse.Namespace) -> int:
     what = args.entity
-    async with ctx.session() as session:
+    with ctx.session() as session:
         if what in LISTS:
-            answer = await session.json("GET", LISTS[what])
+            answer = session.json("GET", LISTS[what])
             if args.json:
                 _emit_json(answer)
             else:
@@ -137,7 +133,7 @@ async def show(ctx: Context, args: argparse.Namespace) -> int:
                 if not sep:
                     raise ClientError(f'Job filters look like key=value, not "{assignment}"')
                 filters[key] = value
-            summaries, raw = await jobs.list_jobs(session, filters)
+            summaries, raw = jobs.list_jobs(session, filters)
             if args.json:
                 _emit_json(raw)
                 return 0
@@ -151,7 +147,7 @@ async def show(ctx: Context, args: argparse.Namespace) -> int:
             if what == "me"
             else parse_entity(what, ("user", "node", "job", "alias", "group"))
         )
-        body = await session.json("GET", entity.route)
+        body = session.json("GET", entity.route)
     if args.json:
         _emit_json(body)
     else:
@@ -159,16 +155,16 @@ async def show(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def change_group(ctx: Context, args: argparse.Namespace, verb: str) -> int:
+def change_group(ctx: Context, args: argparse.Namespace, verb: str) -> int:
     entity = parse_entity(args.entity, ("user", "node", "job"), indices=True)
-    async with ctx.session() as session:
-        await session.request(verb, entity.route + "/groups/" + route(args.group))
+    with ctx.session() as session:
+        session.request(verb, entity.route + "/groups/" + route(args.group))
     return 0
 
 
-async def add_group(ctx: Context, args: argparse.Namespace) -> int:
-    return await change_group(ctx, args, "PUT")
+def add_group(ctx: Context, args: argparse.Namespace) -> int:
+    return change_group(ctx, args, "PUT")
 
 
-async def remove_group(ctx: Context, args: argparse.Namespace) -> int:
-    return await change_group(ctx, args, "DELETE")
+def remove_group(ctx: Context, args: argparse.Namespace) -> int:
+    return change_group(ctx, args, "DELETE")

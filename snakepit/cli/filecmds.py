@@ -6,14 +6,12 @@ the local file's size with ``Range``, an upload at the remote file's size with
 """
 
 import argparse
+import io
 import json
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import trio
 
 from snakepit.cli import prompts
 from snakepit.cli.context import Context, say
@@ -34,24 +32,24 @@ def _stat_or_none(path: Path) -> os.stat_result | None:
         return None
 
 
-def _write_all(descriptor: int, data: bytes) -> None:
+def _write_all(descriptor: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(descriptor, view) :]
 
 
-async def ls(ctx: Context, args: argparse.Namespace) -> int:
+def ls(ctx: Context, args: argparse.Namespace) -> int:
     domain = parse_domain(args.entity)
     path = args.path or ""
-    async with ctx.session() as session:
-        found = await transfer.stats(session, domain, path)
+    with ctx.session() as session:
+        found = transfer.stats(session, domain, path)
         if found is None:
             raise ClientError("Not Found", 404)
         dirs: list[str] = []
         if found.is_file:
             files = [path.strip("/")]
         else:
-            dirs, files = await transfer.list_dir(session, domain, path)
+            dirs, files = transfer.list_dir(session, domain, path)
     if args.json:
         json.dump({"dirs": dirs, "files": files}, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -61,8 +59,8 @@ async def ls(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _remote_file_size(session: Session, domain: Domain, path: str) -> int:
-    found = await transfer.stats(session, domain, path)
+def _remote_file_size(session: Session, domain: Domain, path: str) -> int:
+    found = transfer.stats(session, domain, path)
     if found is None:
         raise ClientError("Not Found", 404)
     if not found.is_file:
@@ -70,35 +68,38 @@ async def _remote_file_size(session: Session, domain: Domain, path: str) -> int:
     return found.size
 
 
-async def _download(
+def _download(
     session: Session, domain: Domain, path: str, descriptor: int, offset: int, size: int
 ) -> None:
     progress = Progress("downloading", size, offset)
+
+    def sink(chunk: memoryview) -> None:
+        _write_all(descriptor, chunk)
+        progress.add(len(chunk))
+
     try:
-        async for chunk in transfer.download(session, domain, path, offset):
-            _write_all(descriptor, chunk)
-            progress.add(len(chunk))
+        transfer.download(session, domain, path, sink, offset)
     finally:
         progress.finish()
 
 
-async def cat(ctx: Context, args: argparse.Namespace) -> int:
+def cat(ctx: Context, args: argparse.Namespace) -> int:
     domain = parse_domain(args.entity)
-    async with ctx.session() as session:
-        await _remote_file_size(session, domain, args.path)
+    with ctx.session() as session:
+        _remote_file_size(session, domain, args.path)
         sys.stdout.flush()
-        async for chunk in transfer.download(session, domain, args.path):
-            _write_all(sys.stdout.fileno(), chunk)
+        descriptor = sys.stdout.fileno()
+        transfer.download(session, domain, args.path, lambda chunk: _write_all(descriptor, chunk))
     return 0
 
 
-async def _decide_download_offset(
+def _decide_download_offset(
     target: Path, remote_size: int, *, force: bool, resume: bool
 ) -> int | None:
     """Where to start writing ``target``: 0, its size (resume), or None to skip."""
-    local = await trio.to_thread.run_sync(_stat_or_none, target)
+    local = _stat_or_none(target)
     if local is None:
-        parent = await trio.to_thread.run_sync(_stat_or_none, target.parent)
+        parent = _stat_or_none(target.parent)
         if parent is None:
             raise ClientError("Target directory not existing.")
         if not stat.S_ISDIR(parent.st_mode):
@@ -120,27 +121,27 @@ async def _decide_download_offset(
         say("Local file already existing and smaller than remote file: Continuing download...")
         return local.st_size
     question = "Remote file larger than local one. Continue interrupted download (yN)? "
-    if await trio.to_thread.run_sync(prompts.confirm, question):
+    if prompts.confirm(question):
         return local.st_size
     raise ClientError("Aborted")
 
 
-async def pull(ctx: Context, args: argparse.Namespace) -> int:
+def pull(ctx: Context, args: argparse.Namespace) -> int:
     domain = parse_domain(args.entity)
-    async with ctx.session() as session:
-        size = await _remote_file_size(session, domain, args.path)
+    with ctx.session() as session:
+        size = _remote_file_size(session, domain, args.path)
         if args.local is None or args.local == "-":
             sys.stdout.flush()
-            await _download(session, domain, args.path, sys.stdout.fileno(), 0, size)
+            _download(session, domain, args.path, sys.stdout.fileno(), 0, size)
             return 0
         target = Path(args.local)
-        found = await trio.to_thread.run_sync(_stat_or_none, target)
+        found = _stat_or_none(target)
         if found is not None and stat.S_ISDIR(found.st_mode):
             name = args.path.rstrip("/").rsplit("/", 1)[-1]
             if not name:
                 raise ClientError("Cannot construct target filename.")
             target = target / name
-        offset = await _decide_download_offset(target, size, force=args.force, resume=args.cont)
+        offset = _decide_download_offset(target, size, force=args.force, resume=args.cont)
         if offset is None:
             return 0
         if offset < 0:
@@ -149,23 +150,29 @@ async def pull(ctx: Context, args: argparse.Namespace) -> int:
             flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
         descriptor = os.open(target, flags, 0o644)
         try:
-            await _download(session, domain, args.path, descriptor, offset, size)
+            _download(session, domain, args.path, descriptor, offset, size)
         finally:
             os.close(descriptor)
     return 0
 
 
-async def _chunks(descriptor: int, progress: Progress) -> AsyncIterator[bytes]:
-    while True:
-        data = os.read(descriptor, CHUNK)
-        if not data:
-            return
-        progress.add(len(data))
-        yield data
-        await trio.lowlevel.checkpoint()
+class _Counted(io.RawIOBase):
+    """A file descriptor read for an upload, counting on a progress bar."""
+
+    def __init__(self, descriptor: int, progress: Progress) -> None:
+        self.descriptor = descriptor
+        self.progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = os.read(self.descriptor, CHUNK if size < 0 else size)
+        self.progress.add(len(data))
+        return data
 
 
-async def upload_file(
+def upload_file(
     session: Session,
     domain: Domain,
     path: str,
@@ -177,10 +184,10 @@ async def upload_file(
     """Send ``source`` (stdin when None) to ``path``, resuming or re-sending as decided by the
     sizes on both sides (the published client's rules)."""
     local_size = 0 if source is None else os.stat(source).st_size
-    remote = await transfer.stats(session, domain, path)
+    remote = transfer.stats(session, domain, path)
     offset = 0
     if remote is None:
-        await transfer.create_file(session, domain, path)
+        transfer.create_file(session, domain, path)
     elif not remote.is_file:
         raise ClientError("Target path is existing, but not a file.")
     elif remote.size == local_size and source is not None:
@@ -195,7 +202,7 @@ async def upload_file(
             say("Remote file existing - re-uploading...")
         else:
             question = "Remote file smaller than local one. Continue interrupted upload (yN)? "
-            if not await trio.to_thread.run_sync(prompts.confirm, question):
+            if not prompts.confirm(question):
                 raise ClientError("Aborted")
             offset = remote.size
     elif remote.size > 0 or source is not None:
@@ -208,7 +215,9 @@ async def upload_file(
             os.lseek(descriptor, offset, os.SEEK_SET)
         progress = Progress("uploading", local_size, offset)
         try:
-            await transfer.upload(session, domain, path, _chunks(descriptor, progress), offset)
+            length = None if source is None else local_size - offset
+            body = _Counted(descriptor, progress)
+            transfer.upload(session, domain, path, body, offset, length)  # type: ignore[arg-type]
         finally:
             progress.finish()
     finally:
@@ -216,25 +225,25 @@ async def upload_file(
             os.close(descriptor)
 
 
-async def push(ctx: Context, args: argparse.Namespace) -> int:
+def push(ctx: Context, args: argparse.Namespace) -> int:
     domain = parse_domain(args.entity)
     source = None if args.local is None or args.local == "-" else Path(args.local)
     if source is not None:
-        found = await trio.to_thread.run_sync(_stat_or_none, source)
+        found = _stat_or_none(source)
         if found is None or not stat.S_ISREG(found.st_mode):
             raise ClientError("Source file not found.")
-    async with ctx.session() as session:
-        await upload_file(session, domain, args.path, source, resume=args.cont, force=args.force)
+    with ctx.session() as session:
+        upload_file(session, domain, args.path, source, resume=args.cont, force=args.force)
     return 0
 
 
-async def mkdir(ctx: Context, args: argparse.Namespace) -> int:
-    async with ctx.session() as session:
-        await transfer.make_dir(session, parse_domain(args.entity), args.path)
+def mkdir(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        transfer.make_dir(session, parse_domain(args.entity), args.path)
     return 0
 
 
-async def delete(ctx: Context, args: argparse.Namespace) -> int:
-    async with ctx.session() as session:
-        await transfer.delete(session, parse_domain(args.entity), args.path)
+def delete(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        transfer.delete(session, parse_domain(args.entity), args.path)
     return 0

@@ -8,9 +8,8 @@ whatever the user's configuration says, which the service detects and applies wi
 
 import dataclasses
 import re
+import subprocess
 from pathlib import Path
-
-import trio
 
 from snakepit.client.errors import ClientError
 
@@ -35,16 +34,14 @@ class GitSource:
         return _CREDENTIALS.sub("//", self.origin)
 
 
-async def git(cwd: Path, *args: str, check: bool = True) -> str | None:
+def git(cwd: Path, *args: str, check: bool = True) -> str | None:
     """Run ``git args`` in ``cwd``; its stdout, or None when it fails and ``check`` is off.
 
     Raises:
         ClientError: git is missing, or it failed while ``check`` is on.
     """
     try:
-        result = await trio.run_process(
-            ["git", *args], cwd=cwd, capture_stdout=True, capture_stderr=True, check=False
-        )
+        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
     except FileNotFoundError:
         raise ClientError('Problem executing "git": Not found') from None
     if result.returncode != 0:
@@ -60,13 +57,13 @@ def public_origin(url: str) -> str:
     return _GITHUB_SSH.sub("https://github.com/", url)
 
 
-async def read_git_source(cwd: Path) -> GitSource:
+def read_git_source(cwd: Path) -> GitSource:
     """The tracking branch's remote URL and commit, and the working tree's diff against it.
 
     Raises:
         ClientError: not on a branch, no tracking branch, or git failing.
     """
-    branch = await git(cwd, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    branch = git(cwd, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
     if branch is None:
         raise ClientError(
             "The checkout is not on a branch (detached HEAD): check out a branch that tracks a"
@@ -78,16 +75,16 @@ async def read_git_source(cwd: Path) -> GitSource:
         f' "git push -u <remote> {branch}" (or set one with "git branch --set-upstream-to"),'
         ' or use "pit run -a" to send the directory as an archive.'
     )
-    remote = await git(cwd, "config", "--get", f"branch.{branch}.remote", check=False)
-    tracking = await git(cwd, "rev-parse", "--verify", "--quiet", "@{u}^{commit}", check=False)
+    remote = git(cwd, "config", "--get", f"branch.{branch}.remote", check=False)
+    tracking = git(cwd, "rev-parse", "--verify", "--quiet", "@{u}^{commit}", check=False)
     if remote is None or tracking is None or remote.strip() in ("", "."):
         raise ClientError(hint)
     remote = remote.strip()
     if remote.startswith("-"):
         raise ClientError(f'Unusable remote name "{remote}"')
-    url = await git(cwd, "remote", "get-url", "--push", remote)
+    url = git(cwd, "remote", "get-url", "--push", remote)
     commit = tracking.strip()
-    diff = await git(
+    diff = git(
         cwd,
         "-c",
         "core.quotepath=off",

@@ -11,9 +11,9 @@ from snakepit.client import jobs
 from snakepit.client.session import Session
 
 
-async def status(ctx: Context, args: argparse.Namespace) -> int:
-    async with ctx.session() as session:
-        board = await jobs.status(session)
+def status(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        board = jobs.status(session)
     if args.json:
         json.dump(board.raw, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -32,24 +32,24 @@ async def status(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def write_log(session: Session, job: int) -> None:
+def write_log(session: Session, job: int) -> None:
     """Copy the job's log to stdout as it grows, until the job is done."""
     sys.stdout.flush()
     descriptor = sys.stdout.fileno()
-    async for chunk in jobs.follow_log(session, job):
+    for chunk in jobs.follow_log(session, job):
         view = memoryview(chunk)
         while view:
             written = os.write(descriptor, view)
             view = view[written:]
 
 
-async def log(ctx: Context, args: argparse.Namespace) -> int:
-    async with ctx.session() as session:
-        await write_log(session, args.job)
+def log(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        write_log(session, args.job)
     return 0
 
 
-async def stop(ctx: Context, args: argparse.Namespace) -> int:
-    async with ctx.session() as session:
-        await jobs.stop(session, args.job)
+def stop(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.session() as session:
+        jobs.stop(session, args.job)
     return 0

@@ -7,6 +7,7 @@ halfway.
 """
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,15 @@ from snakepit.client.connection import Connection
 from snakepit.client.errors import ClientError
 
 
-def _import_channels() -> Any:
+def _import_channels() -> tuple[Any, Any]:
+    """``snakepit.client.channels`` and ``trio``, which only these commands need."""
     try:
+        import trio
+
         from snakepit.client import channels
     except ImportError as error:
         raise ClientError(f"This installation has no exec and forward channels ({error})") from None
-    return channels
+    return channels, trio
 
 
 def _import_fs() -> Any:
@@ -32,54 +36,48 @@ def _import_fs() -> Any:
     return fs
 
 
-async def _fresh_connection(ctx: Context) -> Connection:
+def _fresh_connection(ctx: Context) -> Connection:
     """The signed-in connection, its token checked (and renewed) by one request."""
-    async with ctx.session() as session:
-        await session.request("GET", "users/~")
+    with ctx.session() as session:
+        session.request("GET", "users/~")
         return session.connection
 
 
-async def mount(ctx: Context, args: argparse.Namespace) -> int:
+def mount(ctx: Context, args: argparse.Namespace) -> int:
     fs = _import_fs()
-    connection = await _fresh_connection(ctx)
-    mountpoint = Path(args.mountpoint)
-
-    def run_mount() -> int:
-        # Blocking, with its own trio loop: runs once ours has ended.
-        try:
-            fs.run_mount(connection, args.domain, mountpoint, on_mounted=say)
-        except fs.MountError as error:
-            raise ClientError(str(error)) from None
-        return 0
-
-    ctx.after = run_mount
+    connection = _fresh_connection(ctx)
+    try:
+        fs.run_mount(connection, args.domain, Path(args.mountpoint), on_mounted=say)
+    except fs.MountError as error:
+        raise ClientError(str(error)) from None
     return 0
 
 
-async def umount(ctx: Context, args: argparse.Namespace) -> int:
+def umount(ctx: Context, args: argparse.Namespace) -> int:
     fs = _import_fs()
-    mountpoint = Path(args.mountpoint)
-
-    def unmount() -> int:
-        try:
-            fs.unmount(mountpoint)
-        except fs.MountError as error:
-            raise ClientError(str(error)) from None
-        return 0
-
-    ctx.after = unmount
+    try:
+        fs.unmount(Path(args.mountpoint))
+    except fs.MountError as error:
+        raise ClientError(str(error)) from None
     return 0
 
 
-async def exec_(ctx: Context, args: argparse.Namespace) -> int:
+def exec_(ctx: Context, args: argparse.Namespace) -> int:
     if not args.command:
         raise ClientError('No command given: use "pit exec <job> -- <command> [args...]"')
-    channels = _import_channels()
+    channels, trio = _import_channels()
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    connection = await _fresh_connection(ctx)
+    connection = _fresh_connection(ctx)
     sys.stdout.flush()
-    code = await channels.exec_command(
-        connection, args.job, args.worker, list(args.command), interactive=interactive
+    code = trio.run(
+        functools.partial(
+            channels.exec_command,
+            connection,
+            args.job,
+            args.worker,
+            list(args.command),
+            interactive=interactive,
+        )
     )
     return int(code)
 
@@ -101,14 +99,19 @@ def parse_port_pair(text: str) -> tuple[int, int]:
     return local, remote
 
 
-async def forward(ctx: Context, args: argparse.Namespace) -> int:
+def forward(ctx: Context, args: argparse.Namespace) -> int:
     pairs = dict(parse_port_pair(text) for text in args.ports)
     if not pairs:
         raise ClientError("No ports to forward: use L or L:R (local port : remote port)")
-    channels = _import_channels()
-    connection = await _fresh_connection(ctx)
+    channels, trio = _import_channels()
+    connection = _fresh_connection(ctx)
     for local, remote in pairs.items():
         say(f"Forwarding port {remote} of worker {args.worker} to port {local} on localhost...")
     say("Hit Ctrl-C to stop forwarding.")
-    await channels.forward_ports(connection, args.job, args.worker, list(pairs.items()), report=say)
+    mappings = list(pairs.items())
+    trio.run(
+        functools.partial(
+            channels.forward_ports, connection, args.job, args.worker, mappings, report=say
+        )
+    )
     return 0

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import trio
-
 from snakepit.cli import prompts
 from snakepit.cli.archive import ARCHIVE_NAME, META_NAME, write_archive
 from snakepit.cli.context import Context, say
@@ -47,7 +45,7 @@ def _summary(number: int, job: dict[str, Any], extra: list[tuple[str, str]]) -> 
     return "".join(f"{label + ':':<12}{value}\n" for label, value in rows)
 
 
-async def run(ctx: Context, args: argparse.Namespace) -> int:
+def run(ctx: Context, args: argparse.Namespace) -> int:
     cwd = ctx.places.cwd
     request = args.request or read_request_file(cwd)
     if not request:
@@ -60,34 +58,34 @@ async def run(ctx: Context, args: argparse.Namespace) -> int:
     job = _job_object(args, request)
     if not args.archive and (cwd / ".git").exists():
         say("Scheduling job through tracked git branch of current checkout")
-        source = await read_git_source(cwd)
+        source = read_git_source(cwd)
         job.update(origin=source.origin, hash=source.hash, diff=source.diff)
         extra = [("Remote", f"{source.remote} <{source.shown_origin}>"), ("Hash", source.hash)]
         extra.append(("Diff LoC", str(source.diff_lines)))
-        async with ctx.session() as session:
-            number = await jobs.submit(session, job)
+        with ctx.session() as session:
+            number = jobs.submit(session, job)
             sys.stdout.write(_summary(number, job, extra))
-            await _follow(session, number, args.log)
+            _follow(session, number, args.log)
         return 0
     say("Scheduling job through archive of current directory")
-    async with ctx.session() as session:
-        job = await _upload_archive(session, cwd, job)
-        number = await jobs.submit(session, job)
-        await transfer.delete(session, parse_domain("home"), job["archive"])
+    with ctx.session() as session:
+        job = _upload_archive(session, cwd, job)
+        number = jobs.submit(session, job)
+        transfer.delete(session, parse_domain("home"), job["archive"])
         for name in (ARCHIVE_NAME, META_NAME):
             (cwd / name).unlink(missing_ok=True)
         sys.stdout.write(_summary(number, job, [("Archive", job["archive"])]))
-        await _follow(session, number, args.log)
+        _follow(session, number, args.log)
     return 0
 
 
-async def _follow(session: Session, number: int, follow: bool) -> None:
+def _follow(session: Session, number: int, follow: bool) -> None:
     if follow:
         sys.stdout.write("\n")
-        await write_log(session, number)
+        write_log(session, number)
 
 
-async def _upload_archive(session: Session, cwd: Path, job: dict[str, Any]) -> dict[str, Any]:
+def _upload_archive(session: Session, cwd: Path, job: dict[str, Any]) -> dict[str, Any]:
     archive, meta = cwd / ARCHIVE_NAME, cwd / META_NAME
     if archive.exists():
         if not meta.exists():
@@ -98,7 +96,7 @@ async def _upload_archive(session: Session, cwd: Path, job: dict[str, Any]) -> d
         stored = json.loads(meta.read_text())
         say(f"Found incomplete job upload in current directory (.job-upload*): {stored}")
         question = "Continue incomplete upload (y) or delete it and schedule a new job (N)? "
-        if await trio.to_thread.run_sync(prompts.confirm, question):
+        if prompts.confirm(question):
             say("Continuing interrupted job upload...")
             job = stored
         else:
@@ -111,8 +109,8 @@ async def _upload_archive(session: Session, cwd: Path, job: dict[str, Any]) -> d
         job["archive"] += ".tar.gz"
         meta.write_text(json.dumps(job))
         partial = cwd / (ARCHIVE_NAME + ".part")
-        await trio.to_thread.run_sync(write_archive, cwd, partial, say)
+        write_archive(cwd, partial, say)
         partial.replace(archive)
     say("", "Uploading job archive to user home...")
-    await upload_file(session, parse_domain("home"), job["archive"], archive, resume=True)
+    upload_file(session, parse_domain("home"), job["archive"], archive, resume=True)
     return job

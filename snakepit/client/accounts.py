@@ -7,10 +7,10 @@ from snakepit.client.errors import ClientError
 from snakepit.client.session import Session
 
 
-async def user_exists(session: Session, user: str) -> bool:
+def user_exists(session: Session, user: str) -> bool:
     """Whether ``user`` is registered (asked without a token)."""
     try:
-        await session.request("GET", route("users", user, "exists"))
+        session.request("GET", route("users", user, "exists"))
     except ClientError as error:
         if error.status == 404:
             return False
@@ -18,25 +18,23 @@ async def user_exists(session: Session, user: str) -> bool:
     return True
 
 
-async def register(session: Session, user: str, fields: dict[str, Any]) -> None:
+def register(session: Session, user: str, fields: dict[str, Any]) -> None:
     """Create ``user`` with ``fields`` (``fullname``, ``email``, ``password``)."""
-    await session.request("PUT", route("users", user), fields)
+    session.request("PUT", route("users", user), fields)
 
 
-async def authenticate(session: Session, user: str, password: str) -> str:
+def authenticate(session: Session, user: str, password: str) -> str:
     """Sign ``user`` in; returns the token.
 
     Raises:
         ClientError: wrong password (400) or unknown user (404), as the service says.
     """
-    answer = await session.json(
-        "POST", route("users", user, "authenticate"), {"password": password}
-    )
+    answer = session.json("POST", route("users", user, "authenticate"), {"password": password})
     if not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
         raise ClientError("Problem parsing pit response.")
     return str(answer["token"])
 
 
-async def update_user(session: Session, user: str, fields: dict[str, Any]) -> None:
+def update_user(session: Session, user: str, fields: dict[str, Any]) -> None:
     """Change ``user`` (``~`` for oneself); ``fields`` include the caller's ``verification``."""
-    await session.request("POST", route("users", user), fields)
+    session.request("POST", route("users", user), fields)

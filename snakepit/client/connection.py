@@ -2,12 +2,13 @@
 
 import dataclasses
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
 from snakepit.client.errors import ClientError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +57,13 @@ class Connection:
         scheme, rest = self.url.split("://", 1)
         return ("wss" if scheme == "https" else "ws") + "://" + rest + "/" + route
 
-    def http_client(self, **options: Any) -> httpx.AsyncClient:
-        """An ``httpx.AsyncClient`` for this service; the caller closes it (``async with``)."""
+    def http_client(self, **options: Any) -> "httpx.AsyncClient":
+        """An ``httpx.AsyncClient`` for this service; the caller closes it (``async with``).
+
+        httpx is imported here, not with this module: ``pit`` starts without it.
+        """
+        import httpx
+
         options.setdefault("timeout", httpx.Timeout(60.0, connect=10.0))
         return httpx.AsyncClient(
             base_url=self.url,

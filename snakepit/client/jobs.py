@@ -1,7 +1,7 @@
 """Jobs: submission, the status board, lists, details, stopping and the log."""
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from snakepit.client.connection import route
@@ -11,6 +11,8 @@ from snakepit.client.session import Session
 #: Three-letter state names, by the service's state number.
 STATE_LETTERS = ("NEW", "PRE", "WAI", "STA", "RUN", "STO", "CLN", "FIN", "ARC")
 WAITING = 2
+#: Most bytes of the log handed on at once.
+LOG_CHUNK = 64 * 1024
 
 
 def state_letters(state: Any) -> str:
@@ -67,8 +69,8 @@ def _summaries(items: Any) -> list[JobSummary]:
     return [JobSummary.from_json(item) for item in items]
 
 
-async def status(session: Session) -> Board:
-    raw = await session.json("GET", "jobs/status")
+def status(session: Session) -> Board:
+    raw = session.json("GET", "jobs/status")
     if not isinstance(raw, dict):
         raise ClientError("Problem parsing pit response.")
     return Board(
@@ -79,33 +81,33 @@ async def status(session: Session) -> Board:
     )
 
 
-async def list_jobs(session: Session, filters: Mapping[str, str]) -> tuple[list[JobSummary], Any]:
+def list_jobs(session: Session, filters: Mapping[str, str]) -> tuple[list[JobSummary], Any]:
     """``GET jobs?filters``: the summaries and the raw answer."""
-    raw = await session.json("GET", "jobs", params=filters)
+    raw = session.json("GET", "jobs", params=filters)
     return _summaries(raw), raw
 
 
-async def get_job(session: Session, job: int) -> dict[str, Any]:
-    answer = await session.json("GET", route("jobs", job))
+def get_job(session: Session, job: int) -> dict[str, Any]:
+    answer = session.json("GET", route("jobs", job))
     if not isinstance(answer, dict):
         raise ClientError("Problem parsing pit response.")
     return answer
 
 
-async def submit(session: Session, job: Mapping[str, Any]) -> int:
+def submit(session: Session, job: Mapping[str, Any]) -> int:
     """``POST jobs``; returns the new job's number."""
-    answer = await session.json("POST", "jobs", dict(job))
+    answer = session.json("POST", "jobs", dict(job))
     if not isinstance(answer, dict) or "id" not in answer:
         raise ClientError("Problem parsing pit response.")
     return int(answer["id"])
 
 
-async def stop(session: Session, job: int) -> None:
-    await session.request("POST", route("jobs", job, "stop"))
+def stop(session: Session, job: int) -> None:
+    session.request("POST", route("jobs", job, "stop"))
 
 
-async def follow_log(session: Session, job: int) -> AsyncIterator[bytes]:
+def follow_log(session: Session, job: int) -> Iterator[bytes]:
     """The job's log as it grows; ends when the job is done."""
-    async with session.stream("GET", route("jobs", job, "log")) as answer:
-        async for chunk in answer.aiter_raw():
+    with session.stream("GET", route("jobs", job, "log")) as answer:
+        while chunk := answer.read1(LOG_CHUNK):
             yield chunk

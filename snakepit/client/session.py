@@ -1,32 +1,39 @@
-"""One conversation with the service: an HTTP client, error mapping, and re-login on 401.
+"""One conversation with the service over HTTP/1.1: requests, error mapping, re-login on 401.
 
-:class:`Session` sends requests below the service URL and raises :class:`ClientError` for every
-answer above 299 (with the service's ``message``) and for every transport failure (``Unable to
-reach pit: ...``). When the service answers 401 and the session was given a ``relogin``
-callback, the callback is awaited once for a new token and the request is sent again: the
-service's tokens expire and it has no refresh route, so signing in again is the only way on.
+:class:`Session` keeps one keep-alive connection (``http.client``: it starts in a few
+milliseconds and streams at the speed of the socket, which matters for a command line that runs
+once per command and moves large files). Every answer above 299 becomes a :class:`ClientError`
+with the service's ``message``; every transport failure ``Unable to reach pit: ...``. On a 401
+answer a session given a ``relogin`` callback calls it once for a new token and sends the request
+again: the service's tokens expire and it has no refresh route.
+
+Blocking by design: the ``pit`` command line is one sequential program. Async code (``fs``,
+the WebSocket channels) uses :meth:`Connection.http_client` instead.
 """
 
 import contextlib
+import http.client
 import json
+import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-
-import httpx
+from urllib.parse import urlencode, urlsplit
 
 from snakepit.client.connection import Connection
 from snakepit.client.errors import ClientError
 
 #: Called on a 401 answer; returns a fresh token (it may prompt the user for a password).
-Relogin = Callable[[], Awaitable[str]]
+Relogin = Callable[[], str]
 
-#: Body argument: JSON-able value (sent as JSON) or raw bytes.
-Body = Any
+#: Seconds allowed for opening a connection; answers may take as long as they need (a log).
+CONNECT_TIMEOUT_S = 15.0
+#: Bytes per socket write of a streamed request body.
+BLOCK_SIZE = 1024 * 1024
 
 
 def describe_transport_error(error: BaseException) -> str:
-    """The innermost useful text of a transport error (TLS errors under trio come empty)."""
+    """The error's text, with its causes (TLS errors name their reason only there)."""
     texts = []
     current: BaseException | None = error
     while current is not None:
@@ -37,15 +44,16 @@ def describe_transport_error(error: BaseException) -> str:
     return ": ".join(texts)
 
 
-def error_from_response(response: httpx.Response, body: bytes) -> ClientError:
+def error_from_response(response: http.client.HTTPResponse) -> ClientError:
     """A :class:`ClientError` for an answer above 299, with its ``message`` when it has one."""
+    body = response.read()
     message = None
-    if response.headers.get("content-type", "").startswith("application/json"):
+    if (response.getheader("Content-Type") or "").startswith("application/json"):
         with contextlib.suppress(ValueError):
             parsed = json.loads(body)
             if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
                 message = parsed["message"]
-    return ClientError.from_status(response.status_code, message)
+    return ClientError.from_status(response.status, message)
 
 
 class Session:
@@ -53,7 +61,7 @@ class Session:
 
     Args:
         connection: Service URL, certificate and token.
-        relogin: Awaited once on a 401 answer for a new token; None gives up on 401.
+        relogin: Called once on a 401 answer for a new token; None gives up on 401.
         debug: Print each request and answer status to stderr (``pit -d``).
     """
 
@@ -63,122 +71,178 @@ class Session:
         self.connection = connection
         self.relogin = relogin
         self.debug = debug
-        self._http: httpx.AsyncClient | None = None
+        parts = urlsplit(connection.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ClientError(f"Not an http(s) URL: {connection.url}")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._base = parts.path.rstrip("/")
+        self._http: http.client.HTTPConnection | None = None
 
-    async def __aenter__(self) -> "Session":
-        self._http = self.connection.http_client(timeout=httpx.Timeout(None, connect=15.0))
-        await self._http.__aenter__()
+    def __enter__(self) -> "Session":
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> None:
-        if self._http is not None:
-            await self._http.__aexit__(*exc_info)
-            self._http = None
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
-    @property
-    def http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            raise RuntimeError("Session used outside 'async with'")
-        return self._http
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def set_token(self, token: str | None) -> None:
         self.connection = self.connection.with_token(token)
-        if token:
-            self.http.headers["X-Auth-Token"] = token
+
+    def _open(self) -> http.client.HTTPConnection:
+        if self._https:
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                self._host,
+                self._port,
+                timeout=CONNECT_TIMEOUT_S,
+                context=self.connection.ssl_context(),
+                blocksize=BLOCK_SIZE,
+            )
         else:
-            self.http.headers.pop("X-Auth-Token", None)
+            connection = http.client.HTTPConnection(
+                self._host, self._port, timeout=CONNECT_TIMEOUT_S, blocksize=BLOCK_SIZE
+            )
+        connection.connect()
+        assert connection.sock is not None
+        connection.sock.settimeout(None)
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection
 
-    def _build(
+    def _send(
+        self, method: str, target: str, body: Any, headers: dict[str, str]
+    ) -> http.client.HTTPResponse:
+        """One request on the kept connection, or on a new one when the kept one was closed."""
+        for attempt in (1, 2):
+            reused = self._http is not None
+            try:
+                if self._http is None:
+                    self._http = self._open()
+                self._http.request(method, target, body=body, headers=headers)
+                return self._http.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
+                self.close()
+                replayable = body is None or isinstance(body, bytes)
+                if attempt == 2 or not reused or not replayable:
+                    raise ClientError(
+                        "Unable to reach pit: " + describe_transport_error(error)
+                    ) from None
+            except (OSError, http.client.HTTPException) as error:
+                self.close()
+                raise ClientError(
+                    "Unable to reach pit: " + describe_transport_error(error)
+                ) from None
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def stream(
         self,
         method: str,
         route: str,
-        body: Body,
-        params: Mapping[str, str] | None,
-        headers: Mapping[str, str] | None,
-    ) -> httpx.Request:
-        all_headers = dict(headers or {})
-        content: Any = None
-        if isinstance(body, bytes | bytearray) or hasattr(body, "__aiter__"):
-            content = body
-            all_headers.setdefault("Content-Type", "application/octet-stream")
-        elif body is not None:
-            # ensure_ascii keeps undecodable diff bytes (surrogate escapes) intact on the wire.
-            content = json.dumps(body).encode()
-            all_headers["Content-Type"] = "application/json"
-        if self.debug:
-            print(f"SENDING {method} {self.connection.url}/{route}", file=sys.stderr)
-        return self.http.build_request(
-            method, "/" + route, content=content, params=params, headers=all_headers
-        )
-
-    @contextlib.asynccontextmanager
-    async def stream(
-        self,
-        method: str,
-        route: str,
-        body: Body = None,
+        body: Any = None,
         *,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        retry: bool = True,
-    ) -> AsyncIterator[httpx.Response]:
+        length: int | None = None,
+    ) -> Iterator[http.client.HTTPResponse]:
         """Send a request and yield its answer (status below 300) with the body unread.
+
+        Args:
+            body: A JSON-able value (sent as JSON), bytes, or a binary file object to stream
+                (``length`` bytes of it, or chunked when ``length`` is None).
 
         Raises:
             ClientError: an answer above 299, or the service cannot be reached.
         """
-        request = self._build(method, route, body, params, headers)
-        try:
-            response = await self.http.send(request, stream=True)
-        except httpx.HTTPError as error:
-            raise ClientError("Unable to reach pit: " + describe_transport_error(error)) from None
-        try:
+        all_headers = dict(headers or {})
+        data: Any = None
+        if isinstance(body, bytes | bytearray):
+            data = bytes(body)
+            all_headers.setdefault("Content-Type", "application/octet-stream")
+        elif hasattr(body, "read"):
+            data = body
+            all_headers.setdefault("Content-Type", "application/octet-stream")
+            if length is not None:
+                all_headers["Content-Length"] = str(length)
+        elif body is not None:
+            # ensure_ascii keeps undecodable diff bytes (surrogate escapes) intact on the wire.
+            data = json.dumps(body).encode()
+            all_headers["Content-Type"] = "application/json"
+        target = f"{self._base}/{route}"
+        if params:
+            target += "?" + urlencode(params)
+        for attempt in (1, 2):
+            sent_headers = dict(all_headers)
+            if self.connection.token:
+                sent_headers["X-Auth-Token"] = self.connection.token
             if self.debug:
-                print(f"RECEIVING CODE {response.status_code}", file=sys.stderr)
-            # A streamed body is spent after one send: such callers sign in again beforehand.
-            replayable = not hasattr(body, "__aiter__")
-            if response.status_code == 401 and retry and replayable and self.relogin is not None:
-                await response.aclose()
-                self.set_token(await self.relogin())
-                async with self.stream(
-                    method, route, body, params=params, headers=headers, retry=False
-                ) as again:
-                    yield again
-                return
-            if response.status_code > 299:
-                raise error_from_response(response, await response.aread())
-            yield response
-        except httpx.HTTPError as error:
-            raise ClientError("Unable to reach pit: " + describe_transport_error(error)) from None
-        finally:
-            await response.aclose()
+                print(f"SENDING {method} {self.connection.url}/{route}", file=sys.stderr)
+            response = self._send(method, target, data, sent_headers)
+            if self.debug:
+                print(f"RECEIVING CODE {response.status}", file=sys.stderr)
+            retry = attempt == 1 and self.relogin is not None and not hasattr(data, "read")
+            if response.status == 401 and retry:
+                response.read()
+                assert self.relogin is not None
+                self.set_token(self.relogin())
+                continue
+            if response.status > 299:
+                raise error_from_response(response)
+            try:
+                yield response
+                response.read()  # the rest, so that the connection can be used again
+            except BaseException:
+                self.close()
+                raise
+            if response.will_close:
+                self.close()
+            return
 
-    async def request(
+    def request(
         self,
         method: str,
         route: str,
-        body: Body = None,
+        body: Any = None,
         *,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        length: int | None = None,
     ) -> bytes:
         """Send a request and return the answer's body (see :meth:`stream`)."""
-        async with self.stream(method, route, body, params=params, headers=headers) as answer:
-            return await answer.aread()
+        with self.stream(
+            method, route, body, params=params, headers=headers, length=length
+        ) as answer:
+            return answer.read()
 
-    async def json(
+    def json(
         self,
         method: str,
         route: str,
-        body: Body = None,
+        body: Any = None,
         *,
         params: Mapping[str, str] | None = None,
     ) -> Any:
         """Send a request and return its JSON answer (None for an empty body)."""
-        data = await self.request(method, route, body, params=params)
+        data = self.request(method, route, body, params=params)
         if not data.strip():
             return None
         try:
             return json.loads(data)
         except ValueError:
             raise ClientError("Problem parsing pit response.") from None
+
+
+def read_into(response: http.client.HTTPResponse, buffer: bytearray) -> int:
+    """Fill ``buffer`` from ``response`` as far as one read goes; 0 at the end.
+
+    Raises:
+        ClientError: the connection broke.
+    """
+    try:
+        return response.readinto(buffer)
+    except (OSError, http.client.HTTPException) as error:
+        raise ClientError("Unable to reach pit: " + describe_transport_error(error)) from None
