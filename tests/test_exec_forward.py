@@ -177,6 +177,16 @@ async def test_refusals_before_any_worker_is_reached(service, users, anon):
     with pytest.raises(ClientError) as refused:
         await exec_command(connection, job, 0, ["ls"], interactive=False, stdin=stdin_of(b""))
     assert refused.value.message == "Worker not active"
+    with pytest.raises(ClientError) as refused:
+        await forward_ports(connection, job, 0, [(free_port(), 80)])
+    assert refused.value.message == "Worker not active"
+    with trio.socket.socket() as taken:
+        await taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ClientError) as refused:
+            await forward_ports(connection, job, 0, [(free_port(), 80), (port, 80)])
+    assert refused.value.message.startswith(f"Cannot listen on port {port}")
 
 
 # A running job on the real LXD

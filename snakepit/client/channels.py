@@ -245,22 +245,22 @@ async def forward_ports(
         ClientError: the service is unreachable or refused, a local port cannot be listened
             on, or the connection to the worker ends (``Problem with remote end - Closing``).
     """
-    listeners = []
-    try:
-        for local, _ in mappings:
-            listeners.append(await trio.open_tcp_listeners(local, host="127.0.0.1"))
-    except OSError as error:
-        for group in listeners:
-            for listener in group:
-                await listener.aclose()
-        raise ClientError(f"Cannot listen on a local port: {error}") from None
     plex = _Multiplexer(report or _print_error)
-    async with open_service_websocket(connection, _route(job, instance, "forward")) as socket:
-        plex.socket = socket
+    async with contextlib.AsyncExitStack() as stack:
+        listeners = []
+        for local, remote in mappings:
+            try:
+                group = await trio.open_tcp_listeners(local, host="127.0.0.1")
+            except OSError as error:
+                raise ClientError(f"Cannot listen on port {local}: {error.strerror}") from None
+            for listener in group:
+                stack.push_async_callback(listener.aclose)
+                listeners.append((listener, remote))
+        route = _route(job, instance, "forward")
+        plex.socket = await stack.enter_async_context(open_service_websocket(connection, route))
         async with trio.open_nursery() as nursery:
-            for group, (_, remote) in zip(listeners, mappings, strict=True):
-                for listener in group:
-                    nursery.start_soon(plex.serve, listener, remote)
+            for listener, remote in listeners:
+                nursery.start_soon(plex.serve, listener, remote)
             await plex.receive()
             nursery.cancel_scope.cancel()
     raise ClientError("Problem with remote end - Closing")
@@ -315,7 +315,7 @@ class _Multiplexer:
             del self._streams[channel]
 
     async def serve(self, listener: trio.SocketListener, remote: int) -> None:
-        async with listener, trio.open_nursery() as nursery:
+        async with trio.open_nursery() as nursery:
             while True:
                 connection = await listener.accept()
                 nursery.start_soon(self._forward, connection, remote)
