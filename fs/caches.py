@@ -52,6 +52,12 @@ class TtlCache(Generic[K, V]):
             self.sweep()
         self._items[key] = (self.clock() + self.ttl_s, value)
 
+    def replace(self, key: K, value: V) -> None:
+        """Change the value of a fresh ``key`` without extending its lifetime."""
+        item = self._items.get(key)
+        if item is not None:
+            self._items[key] = (item[0], value)
+
     def drop(self, key: K) -> None:
         self._items.pop(key, None)
 
@@ -83,6 +89,8 @@ class MetadataCache:
         #: How many entries each directory had when last listed (never expires): large
         #: directories are refreshed whole when a lookup misses, instead of file by file.
         self.sizes: dict[int, int] = {}
+        #: Lookups that missed per directory in the current lifetime window.
+        self.misses: TtlCache[int, int] = TtlCache(ttl_s, clock)
 
     def entry(self, parent: int, name: str) -> tuple[bool, Attr | None]:
         """(known, attr): whether a fresh listing of ``parent`` answers for ``name``, and the
@@ -91,6 +99,16 @@ class MetadataCache:
         if listing is None:
             return False, None
         return True, listing.by_name.get(name)
+
+    def note_miss(self, parent: int) -> int:
+        """Count a lookup in ``parent`` that no fresh listing answered; return the count of the
+        current window (a burst of them means someone walks the directory)."""
+        count = (self.misses.get(parent) or 0) + 1
+        if count == 1:
+            self.misses.put(parent, count)
+        else:
+            self.misses.replace(parent, count)
+        return count
 
     def put_listing(self, parent: int, entries: list[Attr]) -> Listing:
         listing = Listing(entries)

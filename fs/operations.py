@@ -24,6 +24,8 @@ from snakepit.client.filesystem import Attr, FileSystem, FsError
 #: A lookup that misses in a directory this large refreshes the whole listing (one round trip)
 #: instead of asking for the one file: ``stat`` over many files costs one request per second.
 WHOLE_LISTING_MIN = 64
+#: So does a burst of this many misses within one cache lifetime in a directory not listed yet.
+MISS_BURST = 16
 #: Seconds an unmount may spend uploading buffered writes.
 FINAL_FLUSH_S = 30.0
 
@@ -261,7 +263,10 @@ class Operations(pyfuse3.Operations):
         """The attributes of ``path`` in ``parent_inode``, from its listing when fresh."""
         name = path.rpartition("/")[2]
         known, attr = self.cache.entry(parent_inode, name)
-        if not known and self.cache.sizes.get(parent_inode, 0) >= WHOLE_LISTING_MIN:
+        if not known and (
+            self.cache.sizes.get(parent_inode, 0) >= WHOLE_LISTING_MIN
+            or self.cache.note_miss(parent_inode) >= MISS_BURST
+        ):
             await self._listing(parent_inode, fresh=False)
             known, attr = self.cache.entry(parent_inode, name)
         if known:
@@ -298,8 +303,8 @@ class Operations(pyfuse3.Operations):
             return await self.client.attr(path)  # made by someone else meanwhile: open it
 
     def _open(self, inode: int) -> pyfuse3.FileInfo:
-        async def fetch(offset: int, size: int) -> bytes:
-            return await self.client.read(self.inodes.path(inode), offset, size)
+        async def fetch(offset: int, size: int) -> list[bytes]:
+            return await self.client.read_chunks(self.inodes.path(inode), offset, size)
 
         async def store(offset: int, data: bytes) -> int:
             return await self.client.write(self.inodes.path(inode), offset, data)

@@ -8,45 +8,75 @@ file at the time it was fetched; it expires after the attribute lifetime so that
 shows its new lines.
 """
 
+import bisect
 import dataclasses
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 
 import trio
 
 #: Bytes per ranged request to the service.
-BLOCK_SIZE = 4 * 1024 * 1024
+BLOCK_SIZE = 8 * 1024 * 1024
 #: Blocks fetched ahead of a sequential reader.
-PREFETCH_BLOCKS = 2
+PREFETCH_BLOCKS = 3
 #: Blocks kept per open file (the ones being read, the ones ahead, and a few behind).
-KEEP_BLOCKS = 6
+KEEP_BLOCKS = 5
 #: Seconds a block that ended at the end of the file is trusted (the file may grow).
 SHORT_BLOCK_TTL_S = 1.0
 
-Fetch = Callable[[int, int], Awaitable[bytes]]
+#: ``fetch(offset, size)``: the bytes as a list of pieces.
+Fetch = Callable[[int, int], Awaitable[list[bytes]]]
 
 
 @dataclasses.dataclass
 class Block:
-    """One block of the file, fetched or being fetched."""
+    """One block of the file, fetched or being fetched, kept as the network's pieces."""
 
     index: int
     ready: trio.Event = dataclasses.field(default_factory=trio.Event)
-    data: bytes = b""
+    chunks: list[bytes] = dataclasses.field(default_factory=list)
+    #: The end offset (within the block) of each chunk.
+    ends: list[int] = dataclasses.field(default_factory=list)
     error: Exception | None = None
     #: Stopped before it was fetched (the waiting readers fetch it again).
     cancelled: bool = False
     fetched_at: float = 0.0
 
+    @property
+    def size(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
     def is_short(self) -> bool:
-        return len(self.data) < BLOCK_SIZE
+        return self.size < BLOCK_SIZE
+
+    def set_chunks(self, chunks: list[bytes]) -> None:
+        self.chunks = [chunk for chunk in chunks if chunk]
+        self.ends = list(itertools.accumulate(len(chunk) for chunk in self.chunks))
+
+    def piece(self, start: int, length: int) -> bytes:
+        """``length`` bytes from ``start`` within the block (fewer at its end), copied once."""
+        end = min(start + length, self.size)
+        if start >= end:
+            return b""
+        index = bisect.bisect_right(self.ends, start)
+        parts: list[memoryview] = []
+        while start < end:
+            chunk = self.chunks[index]
+            chunk_start = self.ends[index] - len(chunk)
+            if not parts and start == chunk_start and end == self.ends[index]:
+                return chunk  # exactly one chunk: no copy at all
+            parts.append(memoryview(chunk)[start - chunk_start : end - chunk_start])
+            start = min(end, self.ends[index])
+            index += 1
+        return b"".join(parts)
 
 
 class ReadAhead:
     """The block cache of one open file.
 
     Args:
-        fetch: ``fetch(offset, size)`` reads from the service (FsError on failure).
+        fetch: ``fetch(offset, size)`` reads pieces from the service (FsError on failure).
         nursery: Where prefetches run; they end with the nursery or :meth:`close`.
         clock: Seconds, for the lifetime of short blocks (``time.monotonic``).
     """
@@ -74,8 +104,7 @@ class ReadAhead:
         while position < end:
             index = position // BLOCK_SIZE
             block = await self._block(index)
-            start = position - index * BLOCK_SIZE
-            piece = block.data[start : start + end - position]
+            piece = block.piece(position - index * BLOCK_SIZE, end - position)
             pieces.append(piece)
             position += len(piece)
             if block.is_short():
@@ -86,7 +115,7 @@ class ReadAhead:
                 if not self._start(ahead):
                     break
         self._evict(index)
-        return b"".join(pieces)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def invalidate(self) -> None:
         """The file changed through the mount (write, truncate): forget every block."""
@@ -145,7 +174,7 @@ class ReadAhead:
         # fuse_errors() maps them; a prefetch must never take the mount down.
         completed = False
         try:
-            block.data = await self.fetch(block.index * BLOCK_SIZE, BLOCK_SIZE)
+            block.set_chunks(await self.fetch(block.index * BLOCK_SIZE, BLOCK_SIZE))
             completed = True
         except Exception as error:
             block.error = error

@@ -1,6 +1,7 @@
 """The pure parts of fs/: inode table, caches, read-ahead, write-behind, errno mapping."""
 
 import errno
+import itertools
 
 import pyfuse3
 import pytest
@@ -135,12 +136,15 @@ class FakeFile:
         self.requests: list[tuple[int, int]] = []
         self.fail = False
 
-    async def fetch(self, offset: int, size: int) -> bytes:
+    async def fetch(self, offset: int, size: int) -> list[bytes]:
+        """The bytes in uneven pieces, as a network delivers them."""
         self.requests.append((offset, size))
         await trio.lowlevel.checkpoint()
         if self.fail:
             raise FsUnavailable("down")
-        return bytes(self.data[offset : offset + size])
+        data = bytes(self.data[offset : offset + size])
+        cuts = [0, *range(1000, len(data), 65536), len(data)]
+        return [data[start:end] for start, end in itertools.pairwise(cuts)]
 
     async def store(self, offset: int, data: bytes) -> int:
         self.requests.append((offset, len(data)))
@@ -252,3 +256,16 @@ def test_paths_are_encoded_per_component():
     assert encode_path("") == ""
     assert encode_path("a b/c%d/ü.txt") == "a%20b/c%25d/%C3%BC.txt"
     assert encode_path("x/?#") == "x/%3F%23"
+
+
+def test_a_block_serves_pieces_across_chunks():
+    from fs.reading import Block
+
+    block = Block(0)
+    block.set_chunks([b"abc", b"", b"defg", b"h"])
+    assert block.size == 8
+    assert block.piece(0, 3) == b"abc"
+    assert block.piece(1, 5) == b"bcdef"
+    assert block.piece(3, 100) == b"defgh"
+    assert block.piece(8, 10) == b""
+    assert block.piece(7, 1) == b"h"
