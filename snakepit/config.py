@@ -62,6 +62,8 @@ class Config:
     login_delay_s: float = 1.0
     origin_schemes: tuple[str, ...] = ("https", "ssh", "git")
     shutdown_timeout_s: float = 10.0
+    #: LXD profiles of worker and probe containers (an ``nvidia.runtime`` profile, say).
+    worker_profiles: tuple[str, ...] = ("default",)
     #: Node id in the names of pit daemons (``sp-<headNode>-<pit>-d``) on the head's LXD.
     head_node: str = "head"
 
@@ -186,6 +188,7 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "originSchemes": ("origin_schemes", lambda value: tuple(_string_list(value))),
     "shutdownTimeout": ("shutdown_timeout_s", _duration),
     "headNode": ("head_node", _node_id),
+    "workerProfiles": ("worker_profiles", lambda value: tuple(_string_list(value))),
 }
 
 #: Environment variables that override a key, as in the published service.

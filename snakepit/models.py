@@ -81,3 +81,4 @@ class NodeRecord:
     since: str
     server_cert: str
     resources: tuple[ResourceRecord, ...] = ()
+    gpu_binding: str = "lxd"

@@ -5,6 +5,7 @@ Their pits are numbered <pid><nn>; every container of such a pit is removed afte
 """
 
 import dataclasses
+import functools
 import itertools
 import os
 import re
@@ -26,9 +27,11 @@ from snakepit.pits import (
     PitStartFailed,
     PitStartTimeout,
     PitTimeouts,
+    WorkerOutcome,
     WorkerPlan,
     container_name,
     env_file,
+    gpu_devices,
     parse_container_name,
     run_pit,
     worker_environment,
@@ -70,6 +73,25 @@ def plan_of(
 
 
 # The environment (pure)
+
+
+def test_gpus_are_lxd_devices_by_default_and_variables_with_environment_binding() -> None:
+    plan = plan_of(3, [(0, 0)])
+    by_device = dataclasses.replace(plan.workers[0], gpu_indices=(1, 3))
+    assert gpu_devices(by_device) == {
+        "gpu0": {"type": "gpu", "gputype": "physical", "id": "1"},
+        "gpu1": {"type": "gpu", "gputype": "physical", "id": "3"},
+    }
+    assert "CUDA_VISIBLE_DEVICES" not in worker_environment(plan, by_device)
+    by_environment = dataclasses.replace(by_device, gpu_binding="environment")
+    assert gpu_devices(by_environment) == {}
+    variables = worker_environment(plan, by_environment)
+    assert (variables["CUDA_VISIBLE_DEVICES"], variables["NVIDIA_VISIBLE_DEVICES"]) == (
+        "1,3",
+        "1,3",
+    )
+    without = worker_environment(plan, dataclasses.replace(by_environment, gpu_indices=()))
+    assert (without["CUDA_VISIBLE_DEVICES"], without["NVIDIA_VISIBLE_DEVICES"]) == ("", "none")
 
 
 def test_a_worker_sees_every_variable_of_the_table() -> None:
@@ -453,16 +475,45 @@ async def test_stopping_a_running_pit_leaves_no_container(
 
 
 @pytest.mark.lxd
-async def test_cancelling_the_caller_leaves_no_container(
+async def test_cancelling_the_stop_scope_leaves_no_container(
     connector: LxdConnector, lxd_unix: Lxd, pit_ids: Callable[[], int], tmp_path: Path
 ) -> None:
     job = pit_ids()
     root = make_root(tmp_path, job, "sleep 300\n")
     plan = plan_of(job, [(0, 0)], cert=SERVER_CERT.read_text())
     with trio.move_on_after(3) as scope:
-        await run_pit(plan, connector=connector, data_root=root, timeouts=FAST)
+        await run_pit(plan, connector=connector, data_root=root, timeouts=FAST, stop_scope=scope)
     assert scope.cancelled_caught
     assert await containers_of(lxd_unix, [job]) == []
+
+
+@pytest.mark.lxd
+async def test_a_pit_cancelled_from_elsewhere_runs_on_and_can_be_attached_to(
+    connector: LxdConnector, lxd_unix: Lxd, pit_ids: Callable[[], int], tmp_path: Path
+) -> None:
+    """The service shutting down leaves its pits running; the next run attaches to them."""
+    job = pit_ids()
+    script = 'echo before; while [ ! -e "$JOB_DIR/go" ]; do sleep 0.1; done; echo after; exit 5\n'
+    root = make_root(tmp_path, job, script)
+    plan = plan_of(job, [(0, 0)], cert=SERVER_CERT.read_text())
+    run = functools.partial(run_pit, plan, connector=connector, data_root=root, timeouts=FAST)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(run)
+        nursery.cancel_scope.cancel()
+    assert len(await containers_of(lxd_unix, [job])) == 2  # the daemon and the worker
+    (root / "pits" / str(job) / "go").write_text("")
+    with trio.fail_after(120):
+        outcome = await run(attach=True)
+    assert outcome.workers == (WorkerOutcome(0, 5, None),)
+    assert await containers_of(lxd_unix, [job]) == []
+    lines = [text for _, text in stamped_lines(root, job)]
+    assert lines == [
+        "Worker 0 started",
+        "Starting script...",
+        "before",
+        "after",
+        "Worker 0 ended with exit code 5",
+    ]
 
 
 @pytest.mark.lxd

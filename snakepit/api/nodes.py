@@ -26,7 +26,11 @@ from snakepit.store import nodes as node_store
 NODE_FIELDS = {
     "endpoint": Field(str, required=True),
     "password": Field(str, required=True),
+    "gpuBinding": Field(str),
 }
+#: How a node hands a worker its GPUs: one LXD ``gpu`` device per GPU (the default), or only
+#: ``CUDA_VISIBLE_DEVICES``/``NVIDIA_VISIBLE_DEVICES`` when the node's profiles pass the GPUs.
+GPU_BINDINGS = ("lxd", "environment")
 
 
 def node_json(node: NodeRecord) -> dict[str, Any]:
@@ -35,6 +39,7 @@ def node_json(node: NodeRecord) -> dict[str, Any]:
         "endpoint": node.endpoint,
         "online": node.online,
         "since": node.since,
+        "gpuBinding": node.gpu_binding,
     }
     if node.resources:
         resources = []
@@ -78,6 +83,9 @@ def create_routes(services: Services) -> Routes:
         node_id = id_param(node, NODE_ID, "node id")
         body = await read_json(NODE_FIELDS)
         endpoint = body["endpoint"].rstrip("/")
+        binding = body.get("gpuBinding") or "lxd"
+        if binding not in GPU_BINDINGS:
+            raise BadRequest(f"gpuBinding must be one of {', '.join(GPU_BINDINGS)}")
         if await database.read(lambda c: node_store.get_node(c, node_id)) is not None:
             raise BadRequest("Node with same id already registered")
         try:
@@ -91,7 +99,7 @@ def create_routes(services: Services) -> Routes:
             raise BadRequest("Problem adding node: it did not answer in time") from None
 
         def store(connection: Any) -> NodeRecord | None:
-            if not node_store.insert_node(connection, node_id, endpoint, server_cert):
+            if not node_store.insert_node(connection, node_id, endpoint, server_cert, binding):
                 raise BadRequest("Node with same id already registered")
             node_store.set_resources(connection, node_id, gpus)
             node_store.set_online(connection, node_id, True)

@@ -25,17 +25,15 @@ def _split_remote_command(args: list[str]) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``pit`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    from snakepit.cli.parser import build_parser
+    from snakepit.cli.parser import build_parser, command_names
     from snakepit.client.errors import ClientError
 
     args_list, remote_command = _split_remote_command(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
-    if args_list and not args_list[0].startswith("-"):
-        from snakepit.cli.parser import command_names
-
-        if args_list[0] not in command_names(parser):
-            print(f'Command failed: unknown command "{args_list[0]}"', file=sys.stderr)
-            return 1
+    words = [word for word in args_list if not word.startswith("-")]
+    parser = build_parser(only=words[0] if words else None)
+    if words and words[0] not in command_names(parser):
+        print(f'Command failed: unknown command "{words[0]}"', file=sys.stderr)
+        return 1
     try:
         if not args_list:
             parser.print_help()

@@ -6,6 +6,7 @@ that command runs, so that ``pit status`` does not load what ``pit run`` needs.
 """
 
 import argparse
+from typing import Any
 
 from snakepit.client.errors import ClientError
 
@@ -15,8 +16,21 @@ FILE_ENTITIES = "home, user:NAME, group:NAME, job:N or N, shared"
 class Parser(argparse.ArgumentParser):
     """argparse with errors raised as :class:`ClientError` (exit 1, one message)."""
 
+    #: Every command name and alias, also those whose parser was not built.
+    all_commands: list[str]
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise ClientError(message)
+
+
+class _Skipped:
+    """Stands in for the parser of a command that is not run (building all costs start-up)."""
+
+    def add_argument(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def set_defaults(self, **kwargs: object) -> None:
+        pass
 
 
 def job_number(text: str) -> int:
@@ -25,7 +39,8 @@ def job_number(text: str) -> int:
     return int(text)
 
 
-def build_parser() -> Parser:
+def build_parser(only: str | None = None) -> Parser:
+    """The parser of ``pit``; with ``only``, the sub-parser of that command alone is built."""
     common = Parser(add_help=False)
     common.add_argument(
         "-d",
@@ -41,10 +56,14 @@ def build_parser() -> Parser:
     parser.add_argument("-V", "--version", action="store_true", help="print the version")
     parser.add_argument("-d", "--debug", action="store_true", help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    parser.all_commands = []
 
     def command(
         name: str, handler: str, help_: str, *, aliases: tuple[str, ...] = (), json: bool = False
-    ) -> Parser:
+    ) -> Any:
+        parser.all_commands.extend((name, *aliases))
+        if only is not None and only not in (name, *aliases):
+            return _Skipped()
         parents = [common, listing] if json else [common]
         sub = commands.add_parser(name, aliases=list(aliases), help=help_, parents=parents)
         sub.set_defaults(handler=handler)
@@ -138,8 +157,5 @@ def build_parser() -> Parser:
     return parser
 
 
-def command_names(parser: argparse.ArgumentParser) -> list[str]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return list(action.choices)
-    return []
+def command_names(parser: Parser) -> list[str]:
+    return list(parser.all_commands)

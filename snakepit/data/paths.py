@@ -26,13 +26,15 @@ def split_path(text: str) -> tuple[str, ...]:
     """
     if text == "":
         return ()
-    if len(os.fsencode(text)) > PATH_MAX:
+    if len(text) > PATH_MAX:
         raise file_error("ENAMETOOLONG", text[:64] + "...", "Path too long")
     parts = text.split("/")
     if len(parts) > 1 and parts[-1] == "":
         parts.pop()
     for part in parts:
         check_name(part, text)
+    if len(os.fsencode(text)) > PATH_MAX:  # every part encodes: checked just above
+        raise file_error("ENAMETOOLONG", text[:64] + "...", "Path too long")
     return tuple(parts)
 
 

@@ -39,6 +39,7 @@ from snakepit.pits.runner import (
     PitHandle,
     PitOutcome,
     PitTimeouts,
+    Samples,
     run_pit,
 )
 from snakepit.pits.teardown import remove_pit_containers
@@ -52,6 +53,8 @@ log = logging.getLogger("snakepit.jobs")
 
 #: How long a round waits after being woken, so that a burst of events makes one round.
 BURST_S = 0.05
+#: GPU utilisation is sampled every pollInterval, but not more often than this.
+MIN_SAMPLE_INTERVAL_S = 1.0
 
 #: Reasons recorded in the state history on recovery (section 5.4).
 RECOVERY = {
@@ -239,6 +242,8 @@ class JobRunner:
                 endpoint=nodes[process.node].endpoint,
                 server_cert_pem=nodes[process.node].server_cert,
                 gpu_indices=tuple(resource.index for resource in process.resources),
+                gpu_resource_ids=process.resource_ids,
+                gpu_binding=nodes[process.node].gpu_binding,
             )
             for index, process in enumerate(allocation.workers)
         )
@@ -251,6 +256,7 @@ class JobRunner:
             head_server_cert_pem=await self._head_certificate(),
             lxd_domain=self._config.lxd_domain,
             head_node=self._config.head_node,
+            worker_profiles=self._config.worker_profiles,
             worker_env=dict(self._config.worker_env),
         )
 
@@ -269,6 +275,7 @@ class JobRunner:
             container_s=config.container_timeout_s,
             max_start_s=config.max_start_duration_s,
             poll_interval_s=config.poll_interval_s,
+            sample_interval_s=max(config.poll_interval_s, MIN_SAMPLE_INTERVAL_S),
         )
         outcome: PitOutcome | None = None
         failure = None
@@ -276,20 +283,25 @@ class JobRunner:
             with scope:
                 plan = await self._pit_plan(job_id, allocation)
 
+                send_samples, receive_samples = trio.open_memory_channel[Samples](2)
+
                 async def pit(task_status: trio.TaskStatus[PitHandle]) -> None:
                     nonlocal outcome
-                    outcome = await run_pit(
-                        plan,
-                        connector=self._connector,
-                        data_root=self._data_root.root,
-                        mount_uid=config.mount_uid,
-                        timeouts=timeouts,
-                        attach=attach,
-                        stop_scope=scope,
-                        task_status=task_status,
-                    )
+                    async with send_samples:
+                        outcome = await run_pit(
+                            plan,
+                            connector=self._connector,
+                            data_root=self._data_root.root,
+                            mount_uid=config.mount_uid,
+                            timeouts=timeouts,
+                            attach=attach,
+                            stop_scope=scope,
+                            samples=send_samples,
+                            task_status=task_status,
+                        )
 
                 async with trio.open_nursery() as supervisor:
+                    supervisor.start_soon(self._record_samples, job_id, receive_samples)
                     await supervisor.start(pit)
                     if not attach:
                         await self._set(job_id, JobState.RUNNING)
@@ -314,6 +326,16 @@ class JobRunner:
             )
         await self._clean(job_id, failure)
         self.wake()  # its GPUs are free again
+
+    async def _record_samples(
+        self, job_id: int, samples: trio.MemoryReceiveChannel[Samples]
+    ) -> None:
+        """Store a pit's GPU utilisation samples until the pit closes the channel."""
+        async with samples:
+            async for found in samples:
+                await self._database.write(
+                    partial(job_store.record_samples, job_id=job_id, samples=found)
+                )
 
     async def _set(self, job_id: int, state: JobState, reason: str | None = None) -> bool:
         return await self._database.write(lambda c: job_store.set_state(c, job_id, state, reason))

@@ -53,7 +53,9 @@ async def discover_gpus(lxd: Lxd, node_id: str, config: Config) -> list[tuple[st
     name = f"snakepit-probe-{node_id}-{secrets.token_hex(3)}"
     try:
         with trio.fail_after(config.container_timeout_s):
-            await lxd.instances.create(name, image_alias=PROBE_IMAGE)
+            await lxd.instances.create(
+                name, image_alias=PROBE_IMAGE, profiles=config.worker_profiles
+            )
             await lxd.instances.start(name)
         with trio.fail_after(config.lxd_timeout_s):
             result = await lxd.exec.run(name, ["sh", "-c", PROBE_SCRIPT])

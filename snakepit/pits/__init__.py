@@ -11,7 +11,9 @@ daemon's ``/data`` over sshfs and run the job's ``script.sh`` (section 1.7 of th
 - :mod:`snakepit.pits.logs`: the workers' logs collected into ``pit.log``.
 - :mod:`snakepit.pits.teardown`: removing a pit's containers from a node by their names.
 - :mod:`snakepit.pits.runner`: :func:`run_pit`, a nursery that starts the containers, supervises
-  the workers, collects their logs into ``pit.log`` and always tears everything down.
+  the workers, collects their logs into ``pit.log`` and their GPUs' utilisation, and tears
+  everything down (unless the service is shutting down: then the pit runs on, to be attached
+  to by the next start).
 """
 
 from snakepit.pits.plan import (
@@ -23,6 +25,8 @@ from snakepit.pits.plan import (
     container_name,
     daemon_name,
     env_file,
+    gpu_devices,
+    gpu_environment,
     parse_container_name,
     worker_environment,
     worker_name,
@@ -56,6 +60,8 @@ __all__ = [
     "container_name",
     "daemon_name",
     "env_file",
+    "gpu_devices",
+    "gpu_environment",
     "parse_container_name",
     "remove_pit_containers",
     "run_pit",

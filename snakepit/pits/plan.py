@@ -36,6 +36,10 @@ class WorkerPlan:
     endpoint: str
     server_cert_pem: str
     gpu_indices: tuple[int, ...] = ()
+    #: The resource ids of ``gpu_indices``, in the same order (for utilisation samples).
+    gpu_resource_ids: tuple[int, ...] = ()
+    #: ``lxd``: one LXD ``gpu`` device per GPU; ``environment``: only the variables.
+    gpu_binding: str = "lxd"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +54,7 @@ class PitPlan:
     head_server_cert_pem: str
     lxd_domain: str = "lxd"
     head_node: str = HEAD_NODE
+    worker_profiles: tuple[str, ...] = ("default",)
     worker_env: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -146,7 +151,31 @@ def worker_environment(plan: PitPlan, worker: WorkerPlan) -> dict[str, str]:
     }
     variables.update(plan.worker_env)
     variables.update(_topology(plan))
+    variables.update(gpu_environment(worker))
     return variables
+
+
+def gpu_environment(worker: WorkerPlan) -> dict[str, str]:
+    """What tells CUDA which GPUs are the worker's, when no device does.
+
+    With ``lxd`` binding the container has exactly its GPUs as devices (CUDA numbers them from
+    0) and needs nothing. With ``environment`` binding the node's profiles pass GPUs to every
+    container, and these variables pick the worker's by their index on the node.
+    """
+    if worker.gpu_binding != "environment":
+        return {}
+    indices = ",".join(str(index) for index in worker.gpu_indices)
+    return {"CUDA_VISIBLE_DEVICES": indices, "NVIDIA_VISIBLE_DEVICES": indices or "none"}
+
+
+def gpu_devices(worker: WorkerPlan) -> dict[str, dict[str, str]]:
+    """The LXD devices that give a worker its GPUs (none with ``environment`` binding)."""
+    if worker.gpu_binding == "environment":
+        return {}
+    return {
+        f"gpu{number}": {"type": "gpu", "gputype": "physical", "id": str(index)}
+        for number, index in enumerate(worker.gpu_indices)
+    }
 
 
 def _ansi_c_quote(value: str) -> str:

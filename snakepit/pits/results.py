@@ -37,6 +37,7 @@ class PitTimeouts:
     poll_interval_s: float = 1.0  #: between polls of the workers' containers
     log_interval_s: float = 0.5  #: between collections of the workers' logs
     teardown_s: float = 60.0  #: removing the containers
+    sample_interval_s: float = 5.0  #: between samples of the workers' GPU utilisation
 
 
 #: Deadlines like the configuration's defaults (containerTimeout, maxStartDuration, pollInterval).

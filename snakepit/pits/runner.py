@@ -33,6 +33,7 @@ from snakepit.pits.plan import (
     WorkerPlan,
     daemon_name,
     env_file,
+    gpu_devices,
     worker_environment,
     worker_name,
 )
@@ -56,6 +57,19 @@ DAEMON_IMAGE = "snakepit-daemon"
 WORKER_IMAGE = "snakepit-worker"
 #: Succeeds in the daemon once its sshd serves.
 SSHD_READY = ("systemctl", "is-active", "--quiet", "ssh.service")
+#: Asks a worker for the utilisation of its GPUs, one ``<compute>, <memory>`` line each (in
+#: percent), in the order CUDA numbers them; ``/env.sh`` holds the GPU selection when the node
+#: binds GPUs by environment.
+UTILISATION_QUERY = (
+    "bash",
+    "-c",
+    "if [ -r /env.sh ]; then . /env.sh; fi; exec nvidia-smi"
+    " --query-gpu=utilization.gpu,utilization.memory --format=csv,noheader,nounits",
+)
+
+#: GPU utilisation samples of a pit, one round at a time: ``(resource id, compute, memory)``
+#: with utilisation as fractions from 0 to 1.
+Samples = list[tuple[int, float, float]]
 
 
 class Connector(Protocol):
@@ -103,6 +117,7 @@ async def run_pit(
     timeouts: PitTimeouts = DEFAULT_TIMEOUTS,
     attach: bool = False,
     stop_scope: trio.CancelScope | None = None,
+    samples: trio.MemorySendChannel[Samples] | None = None,
     task_status: trio.TaskStatus[PitHandle] = trio.TASK_STATUS_IGNORED,
 ) -> PitOutcome:
     """Run a job's pit to its end and return what its workers left.
@@ -122,6 +137,8 @@ async def run_pit(
             run, or have ended) instead of starting one.
         stop_scope: a scope of the caller's around this call whose cancellation means "stop
             this pit" (as :meth:`PitHandle.stop` does), before or after it started.
+        samples: gets the GPU utilisation of the workers every ``sample_interval_s`` while
+            they run (a round is dropped when the receiver lags behind).
         task_status: gets a :class:`PitHandle` once every container runs.
 
     A pit stopped (through its handle or ``stop_scope``), or one that fails, is torn down. A
@@ -143,7 +160,7 @@ async def run_pit(
                 else:
                     await pit.start()
                 task_status.started(PitHandle(plan.job_id, scope))
-                await pit.supervise()
+                await pit.supervise(samples)
             return await pit.outcome(stopped=scope.cancelled_caught)
         except BaseException as error:
             # Cancelled from outside rather than stopped: the service is shutting down. The
@@ -331,11 +348,15 @@ class _Pit:
                 "mode": "0666",
             }
         }
-        for number, gpu in enumerate(worker.gpu_indices):
-            devices[f"gpu{number}"] = {"type": "gpu", "gputype": "physical", "id": str(gpu)}
+        devices.update(gpu_devices(worker))
         environment = env_file(worker_environment(self.plan, worker)).encode()
         with _step(seconds, f"creating {name}"):
-            await lxd.instances.create(name, image_alias=WORKER_IMAGE, devices=devices)
+            await lxd.instances.create(
+                name,
+                image_alias=WORKER_IMAGE,
+                devices=devices,
+                profiles=self.plan.worker_profiles,
+            )
         with _step(seconds, f"starting {name}"):
             await lxd.instances.start(name)
         with _step(seconds, f"pushing the key to {name}"):
@@ -359,12 +380,38 @@ class _Pit:
 
     # Supervision
 
-    async def supervise(self) -> None:
+    async def supervise(self, samples: trio.MemorySendChannel[Samples] | None) -> None:
         """Return when every worker has exited, or as soon as one has failed."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.logs.run, self.timeouts.log_interval_s, name="pit logs")
+            if samples is not None and any(w.gpu_indices for w in self.plan.workers):
+                nursery.start_soon(self._sample_utilisation, samples, name="pit samples")
             await self._watch_workers()
             nursery.cancel_scope.cancel()
+
+    async def _sample_utilisation(self, samples: trio.MemorySendChannel[Samples]) -> None:
+        workers = [worker for worker in self.plan.workers if worker.gpu_indices]
+        while True:
+            await trio.sleep(self.timeouts.sample_interval_s)
+            found: Samples = []
+            for worker in workers:
+                found.extend(await self._utilisation(worker))
+            if found:
+                with contextlib.suppress(trio.WouldBlock):
+                    samples.send_nowait(found)
+
+    async def _utilisation(self, worker: WorkerPlan) -> Samples:
+        """One sample of the worker's GPUs; none when the worker cannot say (it is ending)."""
+        name = worker_name(self.plan.job_id, worker)
+        try:
+            with _deadline(self.timeouts.container_s, f"sampling the GPUs of {name}"):
+                result = await self.nodes[worker.endpoint].client.exec.run(name, UTILISATION_QUERY)
+        except (LxdError, ContainerTimeout) as error:
+            log.debug("pit %d: %s", self.plan.job_id, describe(error))
+            return []
+        if result.exit_code != 0:
+            return []
+        return parse_utilisation(result.stdout.decode(errors="replace"), worker.gpu_resource_ids)
 
     async def _watch_workers(self) -> None:
         running = list(self.plan.workers)
@@ -426,6 +473,23 @@ class _Pit:
                     self.plan.job_id,
                     name=f"pit teardown {endpoint}",
                 )
+
+
+def parse_utilisation(text: str, resource_ids: tuple[int, ...]) -> Samples:
+    """``nvidia-smi`` lines ``<compute>, <memory>`` (percent) matched in order to the worker's
+    resources; lines that are not two numbers (``[N/A]``) are skipped, extra lines ignored."""
+    values = []
+    for line in text.splitlines():
+        parts = [part.strip().rstrip("%").strip() for part in line.split(",")]
+        try:
+            compute, memory = (min(max(float(part) / 100, 0.0), 1.0) for part in parts)
+        except ValueError:
+            continue
+        values.append((compute, memory))
+    return [
+        (resource_id, compute, memory)
+        for resource_id, (compute, memory) in zip(resource_ids, values, strict=False)
+    ]
 
 
 def _only_cancellation(error: BaseException) -> bool:

@@ -124,6 +124,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX allocations_by_process ON allocations (process_id);
     CREATE INDEX allocations_by_resource ON allocations (resource_id);
     """,
+    # 5: how a node hands GPUs to workers: LXD gpu devices, or environment variables only.
+    """
+    ALTER TABLE nodes ADD COLUMN gpu_binding TEXT NOT NULL DEFAULT 'lxd';
+    """,
 )
 
 #: The schema version this code writes.

@@ -10,15 +10,19 @@ from snakepit.store.jobs import now
 
 
 def insert_node(
-    connection: sqlite3.Connection, node_id: str, endpoint: str, server_cert: str
+    connection: sqlite3.Connection,
+    node_id: str,
+    endpoint: str,
+    server_cert: str,
+    gpu_binding: str = "lxd",
 ) -> bool:
     """Register a node (offline and unavailable until its resources are known)."""
     if connection.execute("SELECT 1 FROM nodes WHERE id = ?", (node_id,)).fetchone():
         return False
     connection.execute(
-        "INSERT INTO nodes (id, endpoint, online, available, since, server_cert)"
-        " VALUES (?, ?, 0, 0, ?, ?)",
-        (node_id, endpoint, now(), server_cert),
+        "INSERT INTO nodes (id, endpoint, online, available, since, server_cert, gpu_binding)"
+        " VALUES (?, ?, 0, 0, ?, ?, ?)",
+        (node_id, endpoint, now(), server_cert, gpu_binding),
     )
     return True
 
@@ -61,6 +65,7 @@ def _node(connection: sqlite3.Connection, row: sqlite3.Row) -> NodeRecord:
         since=row["since"],
         server_cert=row["server_cert"],
         resources=_resources(connection, row["id"]),
+        gpu_binding=row["gpu_binding"],
     )
 
 
