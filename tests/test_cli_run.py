@@ -139,3 +139,25 @@ async def test_archive_mode_uploads_the_directory(lab):
     assert not (pit.cwd / ".job-upload.json").exists()
     home = lab.service.config.data_root / "home" / "root"
     assert [path.name for path in home.iterdir() if path.name.startswith(".upload-")] == []
+
+
+async def test_run_follows_the_log_with_l(lab, checkout):
+    results = {}
+
+    async def run_pit():
+        results["run"] = await lab.pit.ok("run", "-l", "followed", "[]")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_pit)
+        async with lab.client(lab.root_token) as client:
+            with trio.fail_after(30):
+                while True:
+                    listed = (await client.get("/jobs")).json()
+                    if listed and listed[0]["state"] >= JobState.WAITING:
+                        break
+                    await trio.sleep(0.05)  # polling the API under the deadline above
+            job = listed[0]["id"]
+            assert (await client.post(f"/jobs/{job}/stop")).status_code == 200
+    out = results["run"].out
+    assert out.startswith(f"Job number: {job}\n")
+    assert "[prepare] Preparation done." in out

@@ -12,6 +12,7 @@ and ``archive``), ``filecmds`` (with ``progress``), ``remote`` (mount, exec, for
 """
 
 import argparse
+import os
 import sys
 
 
@@ -57,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # The reader of our output went away (``pit status | head``): nothing more to say.
-        sys.stderr.close()
+        # The reader of our output went away (``pit status | head``): nothing more to say, and
+        # nothing for the interpreter to flush at exit either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 1
 
 

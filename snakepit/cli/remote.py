@@ -88,10 +88,10 @@ def parse_port_pair(text: str) -> tuple[int, int]:
     Raises:
         ClientError: ``Wrong port pair format``.
     """
-    local_text, _, remote_text = text.partition(":")
+    local_text, colon, remote_text = text.partition(":")
     try:
         local = int(local_text)
-        remote = int(remote_text) if remote_text else local
+        remote = int(remote_text) if colon else local
     except ValueError:
         raise ClientError(f"Wrong port pair format: {text}") from None
     if not (0 < local < 65536 and 0 < remote < 65536):
