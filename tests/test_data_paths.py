@@ -27,6 +27,8 @@ SECRET = "bob's secret"
         ("a/b\0c", "EINVAL"),
         ("x" * 256, "ENAMETOOLONG"),
         ("/".join(["d" * 200] * 21), "ENAMETOOLONG"),
+        ("/".join(["ü" * 100] * 21), "ENAMETOOLONG"),
+        ("a/\ud800", "EINVAL"),
     ],
 )
 def test_bad_components_are_refused_before_any_disk_access(text, errno_name):
@@ -205,3 +207,23 @@ async def test_an_absolute_path_never_reaches_the_root_file_system(world: World)
         assert "root:" not in answer.text
         answer = await world.carol.get(answer.headers["Location"])
         assert (answer.status_code, answer.json()["errno"]) == (404, "ENOENT")
+
+
+async def test_names_that_are_not_text_are_refused(world: World):
+    body = b'{"to": "x/\\udcff/\\ud800"}'  # JSON escapes of lone surrogates
+    answer = await world.carol.post("/users/~/fs/rename/notes.txt", content=body)
+    assert (answer.status_code, answer.json()["errno"]) == (400, "EINVAL")
+
+
+async def test_a_name_that_is_not_utf8_is_listed_and_reached_byte_for_byte(world: World):
+    home = os.fsencode(world.data / "home" / "carol")
+    fd = os.open(home + b"/caf\xe9", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"latin-1 name")
+    os.close(fd)
+    entries = (await world.carol.get("/users/~/fs/dir")).json()["entries"]
+    name = next(entry["name"] for entry in entries if entry["name"] != "notes.txt")
+    assert os.fsencode(name) == b"caf\xe9"
+    assert (await world.carol.get("/users/~/fs/data/caf%E9")).content == b"latin-1 name"
+    assert (await world.carol.get("/users/~/simplefs/content/caf%E9")).content == b"latin-1 name"
+    answer = await world.carol.get("/users/~/fs/data/caf%E9%2Fx")
+    assert (answer.status_code, answer.json()["errno"]) == (400, "EINVAL")

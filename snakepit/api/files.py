@@ -21,7 +21,17 @@ from quart import Response, request
 from snakepit.api.auth import Access
 from snakepit.api.requests import Field, read_json
 from snakepit.api.routing import Handler, Routes, id_param, user_param
-from snakepit.data import DataFiles, Domain, Kind, Right, file_error, fileops, simplefs, split_path
+from snakepit.data import (
+    DataFiles,
+    Domain,
+    Kind,
+    Right,
+    file_error,
+    fileops,
+    simplefs,
+    split_encoded,
+    split_path,
+)
 from snakepit.data.service import Download
 from snakepit.errors import BadRequest, MethodNotAllowed, NotFound
 from snakepit.ids import GROUP_ID, JOB_ID
@@ -229,7 +239,7 @@ def fs_handler(api: FileRoutes, kind: Kind, method: str, name: str) -> Handler:
                 raise MethodNotAllowed(f"Method {method} not allowed for fs/{op}")
             raise NotFound(f"No such file-system operation: {op[:40]!r}")
         domain = api.domain(caller, kind, entity)
-        return await operation(api, domain, split_path(rest))
+        return await operation(api, domain, path_parts(kind, rest))
 
     handler.__name__ = handler.__qualname__ = name
     return handler
@@ -240,10 +250,20 @@ def simplefs_handler(api: FileRoutes, kind: Kind, method: str, name: str) -> Han
 
     async def handler(caller: User | None, aspect: str, rest: str = "", **entity: str) -> Any:
         domain = api.domain(caller, kind, entity)
-        return await SIMPLEFS_METHODS[method](api, domain, split_path(rest), aspect)
+        return await SIMPLEFS_METHODS[method](api, domain, path_parts(kind, rest), aspect)
 
     handler.__name__ = handler.__qualname__ = name
     return handler
+
+
+def path_parts(kind: Kind, rest: str) -> tuple[str, ...]:
+    """The path inside the domain, taken from the raw request path so that a name that is not
+    UTF-8 arrives byte for byte (``rest``, decoded by the server as UTF-8, would not)."""
+    raw = request.scope.get("raw_path")
+    if not raw:
+        return split_path(rest)
+    fixed = 1 if kind is Kind.SHARED else 2  # the prefix, then fs/<op> or simplefs/<aspect>
+    return split_encoded(raw.split(b"/")[1 + fixed + 2 :])
 
 
 def send(download: Download) -> Response:

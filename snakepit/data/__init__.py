@@ -6,7 +6,7 @@ Nothing here imports Quart: the routes in :mod:`snakepit.api.files` stay thin an
 
 from snakepit.data.domains import Domain, Kind, Right, find_domain
 from snakepit.data.errors import file_error, from_os_error
-from snakepit.data.paths import split_path
+from snakepit.data.paths import split_encoded, split_path
 from snakepit.data.ranges import ByteRange, parse_range
 from snakepit.data.resolver import Target, resolve
 from snakepit.data.service import CHUNK, DataFiles
@@ -24,5 +24,6 @@ __all__ = [
     "from_os_error",
     "parse_range",
     "resolve",
+    "split_encoded",
     "split_path",
 ]

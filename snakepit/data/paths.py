@@ -7,6 +7,7 @@ allowed (``dir/`` is ``dir``). A backslash is an ordinary character on Linux and
 """
 
 import os
+from urllib.parse import unquote_to_bytes
 
 from snakepit.data.errors import file_error
 
@@ -36,6 +37,26 @@ def split_path(text: str) -> tuple[str, ...]:
     if len(os.fsencode(text)) > PATH_MAX:  # every part encodes: checked just above
         raise file_error("ENAMETOOLONG", text[:64] + "...", "Path too long")
     return tuple(parts)
+
+
+def split_encoded(segments: list[bytes]) -> tuple[str, ...]:
+    """The components of a URL path's raw, still percent-encoded ``segments``.
+
+    Each segment is decoded to bytes, so a file name need not be UTF-8 (it comes back as
+    Python's surrogate-escaped ``str``, as ``os.listdir`` gives it). An encoded ``/`` inside a
+    segment is refused; ``[]`` and ``[b""]`` are the root.
+
+    Raises:
+        ApiError: as :func:`split_path`.
+    """
+    names = [os.fsdecode(unquote_to_bytes(segment)) for segment in segments]
+    if names in ([], [""]):
+        return ()
+    text = "/".join(names)
+    for name in names:
+        if "/" in name:
+            raise file_error("EINVAL", text, "Encoded '/' in a file name")
+    return split_path(text)
 
 
 def check_name(part: str, text: str) -> None:
