@@ -1,5 +1,7 @@
 """The pure parts of pit: table cells, entity and port parsing, ignore rules, connection files."""
 
+import io
+
 import pytest
 
 from snakepit.cli.archive import ignore_rules
@@ -72,3 +74,32 @@ def test_connection_files():
     )
     with pytest.raises(ClientError, match="http"):
         Connection.from_text("pit.example.org\n")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_after_a_second_on_a_terminal(monkeypatch):
+    from snakepit.cli import progress
+
+    clock = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    terminal = _Terminal()
+    monkeypatch.setattr(progress.sys, "stderr", terminal)
+    bar = progress.Progress("downloading", 1000)
+    bar.add(100)
+    assert terminal.getvalue() == ""  # under a second: nothing
+    clock[0] += 1.5
+    bar.add(400)
+    assert terminal.getvalue().startswith("\r  downloading [" + "=" * 20 + " " * 20 + "]  50%")
+    bar.finish()
+    assert terminal.getvalue().endswith("\n")
+    piped = io.StringIO()
+    monkeypatch.setattr(progress.sys, "stderr", piped)
+    quiet = progress.Progress("uploading", 10)
+    clock[0] += 5
+    quiet.add(10)
+    quiet.finish()
+    assert piped.getvalue() == ""
