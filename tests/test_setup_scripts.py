@@ -3,6 +3,7 @@
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ import trio
 from lxd import client_ssl_context, open_lxd
 from lxd.certificates import fingerprint
 from snakepit.config import Config, load_config
+from snakepit.jobs.states import JobState
 from tests.lxd_fixtures import UNIX_SOCKET
 
 pytestmark = [pytest.mark.process, pytest.mark.lxd]
@@ -84,14 +86,31 @@ def test_snakepit_up_brings_up_a_working_service_and_down_stops_it(setup_env, tm
     key = Path(config.client_key or "")
     assert key.stat().st_mode & 0o077 == 0, "the LXD client key is readable by others"
 
-    with httpx.Client(base_url=url) as client:
+    assert "Node n0 added at https://127.0.0.1:8443 with 0 GPU(s)" in first.stderr
+    with httpx.Client(base_url=url, timeout=30) as client:
         assert client.get("/hello").text == "Here I am"
         assert client.put("/users/admin", json={"password": "a good password"}).json()["admin"]
+        token = client.post(
+            "/users/admin/authenticate", json={"password": "a good password"}
+        ).json()["token"]
+        client.headers["X-Auth-Token"] = token
+        # The local LXD is node n0, so a job runs right away.
+        assert client.get("/nodes").json() == ["n0"]
+        assert client.get("/nodes/n0").json()["online"] is True
+        job = client.post("/jobs", json={"clusterRequest": "[]", "script": "echo first light"})
+        assert job.status_code == 200, job.text
+        number = job.json()["id"]
+        deadline = time.monotonic() + 240
+        while client.get(f"/jobs/{number}").json()["state"] != JobState.DONE:
+            assert time.monotonic() < deadline, "the job did not end"
+            time.sleep(0.2)  # polling the API under the deadline above
+        assert "] [worker 0] first light" in client.get(f"/jobs/{number}/log").text
 
     again = run("snakepit-up", setup_env, workdir)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == f"Snakepit is up: {url}"
     assert "already answers" in again.stderr
+    assert "Node n0 is registered already" in again.stderr
     with httpx.Client(base_url=url) as client:
         # Same service, same data: the first user is still there.
         assert client.get("/users/admin/exists").status_code == 200

@@ -18,7 +18,7 @@ from snakepit.errors import BadRequest, NotFound, ServiceUnavailable
 from snakepit.ids import GROUP_ID, NODE_ID
 from snakepit.models import NodeRecord, User
 from snakepit.nodes.connect import NoClientCertificate
-from snakepit.nodes.discovery import DiscoveryFailed, discover_gpus
+from snakepit.nodes.registration import GPU_BINDINGS, RegistrationFailed, probe_node, store_node
 from snakepit.services import Services
 from snakepit.store import accounts
 from snakepit.store import nodes as node_store
@@ -28,9 +28,6 @@ NODE_FIELDS = {
     "password": Field(str, required=True),
     "gpuBinding": Field(str),
 }
-#: How a node hands a worker its GPUs: one LXD ``gpu`` device per GPU (the default), or only
-#: ``CUDA_VISIBLE_DEVICES``/``NVIDIA_VISIBLE_DEVICES`` when the node's profiles pass the GPUs.
-GPU_BINDINGS = ("lxd", "environment")
 
 
 def node_json(node: NodeRecord) -> dict[str, Any]:
@@ -89,35 +86,18 @@ def create_routes(services: Services) -> Routes:
         if await database.read(lambda c: node_store.get_node(c, node_id)) is not None:
             raise BadRequest("Node with same id already registered")
         try:
-            with trio.fail_after(config.max_start_duration_s):
-                server_cert, gpus = await register(endpoint, body["password"], node_id)
+            server_cert, gpus = await probe_node(
+                config, services.lxd, node_id, endpoint, body["password"]
+            )
+            added = await database.write(
+                lambda c: store_node(c, node_id, endpoint, server_cert, gpus, binding)
+            )
         except NoClientCertificate as error:
             raise ServiceUnavailable(f"Problem adding node: {error}") from None
-        except (ValueError, OSError, LxdError, DiscoveryFailed) as error:
-            raise BadRequest(f"Problem adding node: {error}") from None
-        except trio.TooSlowError:
-            raise BadRequest("Problem adding node: it did not answer in time") from None
-
-        def store(connection: Any) -> NodeRecord | None:
-            if not node_store.insert_node(connection, node_id, endpoint, server_cert, binding):
-                raise BadRequest("Node with same id already registered")
-            node_store.set_resources(connection, node_id, gpus)
-            node_store.set_online(connection, node_id, True)
-            return node_store.get_node(connection, node_id)
-
-        added = await database.write(store)
-        assert added is not None
+        except RegistrationFailed as error:
+            raise BadRequest(str(error)) from None
         services.node_monitor.wake()
         return node_json(added)
-
-    async def register(endpoint: str, password: str, node_id: str) -> tuple[str, list[Any]]:
-        server_cert = await services.lxd.first_certificate(endpoint)
-        async with services.lxd.open(endpoint, server_cert) as lxd:
-            await lxd.certificates.trust_self(name="snakepit", password=password)
-            if (await lxd.server_info()).auth != "trusted":
-                raise ValueError("the node's LXD does not trust the service")
-            gpus = await discover_gpus(lxd, node_id, config)
-        return server_cert, gpus
 
     @routes("DELETE", "/nodes/<node>", Access.ADMIN)
     async def delete_node(caller: User, node: str) -> dict[str, Any]:
