@@ -47,13 +47,14 @@ async def test_service_stopped_and_restarted_under_a_mount(nursery, make_config,
     await running.stop()
 
 
-async def test_ctrl_c_and_unmount_end_a_mount_cleanly(users, service, tmp_path):
+async def test_ctrl_c_sigterm_and_unmount_end_a_mount_cleanly(users, service, tmp_path):
     token = str(users.alice.headers["X-Auth-Token"])
     mountpoint = tmp_path / "mnt"
-    async with mounted(service.url, token, "home", mountpoint) as mount:
-        assert await on_mount(os.path.ismount, mountpoint)
-        assert await mount.stop(signal.SIGINT) == 0
-        assert not await on_mount(os.path.ismount, mountpoint)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        async with mounted(service.url, token, "home", mountpoint) as mount:
+            assert await on_mount(os.path.ismount, mountpoint)
+            assert await mount.stop(signum) == 0
+            assert not await on_mount(os.path.ismount, mountpoint)
 
     async with mounted(service.url, token, "home", mountpoint) as mount:
         await on_mount(fs.unmount, mountpoint)
