@@ -161,3 +161,16 @@ async def test_run_follows_the_log_with_l(lab, checkout):
     out = results["run"].out
     assert out.startswith(f"Job number: {job}\n")
     assert "[prepare] Preparation done." in out
+
+
+async def test_a_change_in_a_file_that_is_not_utf8(lab, checkout):
+    pit = lab.pit
+    (pit.cwd / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    pit.git("add", "latin1.txt")
+    pit.git("commit", "-q", "-m", "latin-1 text")
+    pit.git("push", "-q")
+    (pit.cwd / "latin1.txt").write_bytes("na\xefve caf\xe9\n".encode("latin-1"))
+    result = await pit.ok("run", "latin", "[]")
+    job = int(result.out.splitlines()[0].split()[-1])
+    _, folder = await wait_for_preparation(lab, job)
+    assert (folder / "src" / "latin1.txt").read_bytes() == "na\xefve caf\xe9\n".encode("latin-1")

@@ -9,6 +9,7 @@ whatever the user's configuration says, which the service detects and applies wi
 import dataclasses
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 from snakepit.client.errors import ClientError
@@ -40,16 +41,53 @@ def git(cwd: Path, *args: str, check: bool = True) -> str | None:
     Raises:
         ClientError: git is missing, or it failed while ``check`` is on.
     """
-    try:
-        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise ClientError('Problem executing "git": Not found') from None
+    result = _run_git(cwd, args)
     if result.returncode != 0:
         if check:
-            detail = result.stderr.decode(errors="replace").strip()
-            raise ClientError(f'Problem executing "git {args[0]}": {detail}')
+            raise _failure(args, result)
         return None
     return result.stdout.decode("utf-8", "surrogateescape")
+
+
+def git_bytes(cwd: Path, *args: str) -> bytes:
+    """Run ``git args`` in ``cwd``; its stdout as bytes (see :func:`git`)."""
+    result = _run_git(cwd, args)
+    if result.returncode != 0:
+        raise _failure(args, result)
+    return bytes(result.stdout)
+
+
+def _run_git(cwd: Path, args: tuple[str, ...]) -> "subprocess.CompletedProcess[bytes]":
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise ClientError('Problem executing "git": Not found') from None
+
+
+def _failure(args: tuple[str, ...], result: "subprocess.CompletedProcess[bytes]") -> ClientError:
+    detail = result.stderr.decode(errors="replace").strip()
+    return ClientError(f'Problem executing "git {args[0]}": {detail}')
+
+
+def read_diff(cwd: Path, commit: str) -> str:
+    """``git diff --binary`` of the working tree against ``commit``.
+
+    A text change in a file that is not UTF-8 cannot travel in JSON as it is: then the diff is
+    made again with every file treated as binary (git's base85 patches are ASCII and ``git
+    apply`` restores them byte for byte).
+    """
+    args = ["diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"]
+    args += ["--src-prefix=a/", "--dst-prefix=b/", commit, "--"]
+    raw = git_bytes(cwd, *args)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    with tempfile.TemporaryDirectory(prefix="pit-") as folder:
+        attributes = Path(folder) / "attributes"
+        attributes.write_text("* binary\n")
+        raw = git_bytes(cwd, "-c", f"core.attributesFile={attributes}", *args)
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def public_origin(url: str) -> str:
@@ -84,20 +122,6 @@ def read_git_source(cwd: Path) -> GitSource:
         raise ClientError(f'Unusable remote name "{remote}"')
     url = git(cwd, "remote", "get-url", "--push", remote)
     commit = tracking.strip()
-    diff = git(
-        cwd,
-        "-c",
-        "core.quotepath=off",
-        "diff",
-        "--binary",
-        "--no-color",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--src-prefix=a/",
-        "--dst-prefix=b/",
-        commit,
-        "--",
-    )
+    diff = read_diff(cwd, commit)
     assert url is not None
-    assert diff is not None
     return GitSource(remote, public_origin(url.strip()), commit, diff)
