@@ -38,8 +38,6 @@ class Services:
             passwords=PasswordHasher(config.hash_rounds),
             login_throttle=LoginThrottle(config.login_delay_s),
             lxd=connector,
-            node_monitor=NodeMonitor(
-                database, connector, config.poll_interval_s, config.lxd_timeout_s
-            ),
+            node_monitor=NodeMonitor(database, connector, config),
             jobs=JobRunner(config, database, data_root, connector),
         )

@@ -176,3 +176,22 @@ async def test_a_running_job_whose_allocation_is_gone_ends_after_a_restart(clust
     reasons = [change["reason"] for change in detail["stateChanges"]]
     assert "Job interrupted by a restart of the service: its allocation is gone" in reasons
     assert await pit_containers(job) == []
+
+
+async def test_containers_of_pits_that_do_not_run_are_removed(cluster):
+    """Zombies: containers named like a pit of this service's nodes whose job is not active
+    (here: jobs that never existed) go within a few polls; other containers stay."""
+    zombies = [f"sp-{NODE}-9999-0", f"sp-{HEAD}-9999-d"]
+    bystander = f"zz-{NODE}-bystander"
+    async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
+        for name in [*zombies, bystander]:
+            await lxd.instances.create(name, image_alias="snakepit-tiny")
+        try:
+            with trio.fail_after(60):
+                while True:
+                    if not set(zombies) & set(await lxd.instances.names()):
+                        break
+                    await trio.sleep(0.2)  # polling LXD under the deadline above
+            assert bystander in await lxd.instances.names()
+        finally:
+            await lxd.instances.remove(bystander)

@@ -38,6 +38,14 @@ async def remove_pit_containers(lxd: Lxd, node_ids: Collection[str], pit_id: int
             nursery.start_soon(_remove, lxd, name, pit_id)
 
 
+async def remove_containers(lxd: Lxd, names: Collection[str]) -> None:
+    """Force-stop and delete the named pit containers in parallel; errors are logged."""
+    async with trio.open_nursery() as nursery:
+        for name in names:
+            parsed = parse_container_name(name)
+            nursery.start_soon(_remove, lxd, name, parsed.pit_id if parsed else -1)
+
+
 async def _remove(lxd: Lxd, name: str, pit_id: int) -> None:
     # A worker powering itself off is "busy running a stop operation" for a moment.
     for attempt in range(REMOVE_ATTEMPTS):

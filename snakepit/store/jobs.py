@@ -262,6 +262,23 @@ def record_allocation(connection: sqlite3.Connection, job_id: int, allocation: A
     return True
 
 
+def jobs_with_states(
+    connection: sqlite3.Connection, states: Iterable[int], ids: Iterable[int]
+) -> set[int]:
+    """Which of the jobs ``ids`` exist and are in one of ``states``."""
+    wanted = sorted(set(ids))
+    codes = ",".join(str(int(state)) for state in states)
+    found: set[int] = set()
+    for start in range(0, len(wanted), 500):  # SQLite limits the number of parameters
+        chunk = wanted[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = connection.execute(
+            f"SELECT id FROM jobs WHERE state IN ({codes}) AND id IN ({marks})", chunk
+        )
+        found.update(row[0] for row in rows)
+    return found
+
+
 def load_allocation(connection: sqlite3.Connection, job_id: int) -> Allocation | None:
     """The allocation :func:`record_allocation` stored for a job, or None if it has none
     (or a node it used was deleted since)."""
