@@ -5,11 +5,20 @@ import errno
 import os
 import signal
 
+import pytest
 import trio
 
 import fs
 from tests.conftest import register, start_service
-from tests.test_fs_mount import errno_of, force_unmount, mounted, on_mount, start_mount, until
+from tests.test_fs_mount import (
+    MountFailed,
+    errno_of,
+    force_unmount,
+    mounted,
+    on_mount,
+    start_mount,
+    until,
+)
 
 
 async def test_service_stopped_and_restarted_under_a_mount(nursery, make_config, tmp_path):
@@ -53,6 +62,8 @@ async def test_ctrl_c_sigterm_and_unmount_end_a_mount_cleanly(users, service, tm
     for signum in (signal.SIGINT, signal.SIGTERM):
         async with mounted(service.url, token, "home", mountpoint) as mount:
             assert await on_mount(os.path.ismount, mountpoint)
+            with pytest.raises(MountFailed, match="Something is already mounted at"):
+                await start_mount(service.url, token, "home", mountpoint)
             assert await mount.stop(signum) == 0
             assert not await on_mount(os.path.ismount, mountpoint)
 

@@ -2,17 +2,21 @@
 
 import errno
 import itertools
+from pathlib import Path
 
 import pyfuse3
 import pytest
 import trio
 
+import fs
+import fs.mount
 from fs.caches import MetadataCache, TtlCache
 from fs.domains import MountError, domain_prefix
 from fs.errors import fuse_errors
 from fs.inodes import ROOT_INODE, InodeTable
-from fs.reading import BLOCK_SIZE, ReadAhead
+from fs.reading import BLOCK_SIZE, Block, ReadAhead
 from fs.writing import FLUSH_SIZE, WriteBehind
+from snakepit.client.connection import Connection
 from snakepit.client.filesystem import Attr, FsError, FsUnavailable, encode_path
 
 
@@ -259,8 +263,6 @@ def test_paths_are_encoded_per_component():
 
 
 def test_a_block_serves_pieces_across_chunks():
-    from fs.reading import Block
-
     block = Block(0)
     block.set_chunks([b"abc", b"", b"defg", b"h"])
     assert block.size == 8
@@ -269,3 +271,16 @@ def test_a_block_serves_pieces_across_chunks():
     assert block.piece(3, 100) == b"defgh"
     assert block.piece(8, 10) == b""
     assert block.piece(7, 1) == b"h"
+
+
+def test_mount_refuses_before_touching_anything_without_dev_fuse(monkeypatch, tmp_path):
+    monkeypatch.setattr(fs.mount, "FUSE_DEVICE", Path("/dev/no-such-fuse"))
+    with pytest.raises(MountError, match="/dev/no-such-fuse is missing"):
+        fs.run_mount(Connection("http://127.0.0.1:9"), "home", tmp_path)
+    with pytest.raises(MountError, match="Unknown data domain"):
+        fs.run_mount(Connection("http://127.0.0.1:9"), "nowhere", tmp_path)
+
+
+def test_unmount_of_a_plain_directory_says_nothing_is_mounted(tmp_path):
+    with pytest.raises(MountError, match="Nothing is mounted at"):
+        fs.unmount(tmp_path)
