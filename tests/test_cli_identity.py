@@ -122,6 +122,7 @@ async def test_argument_errors_and_version(lab):
     assert "required" in await pit.fails("run")
     assert "not a job number" in await pit.fails("log", "abc")
     assert (await pit.ok()).out.startswith("usage: pit")
+    assert '$ pit run "first light" "[2:gtx1070]"' in (await pit.ok("run", "--help")).out
     script = (await pit.ok("completion", "bash")).out
     assert "complete -o default -F _pit_complete pit" in script
     assert " status " in script

@@ -12,6 +12,33 @@ from snakepit.client.errors import ClientError
 
 FILE_ENTITIES = "home, user:NAME, group:NAME, job:N or N, shared"
 
+#: Examples shown by ``pit <command> --help``.
+EXAMPLES = {
+    "add": [
+        'pit add group:lab title="Students of ML"',
+        'pit add alias:gtx1070 name="GeForce GTX 1070"',
+        "pit add node:n0 endpoint=https://10.0.0.2:8443",
+        "pit add user:alice fullname=Alice email=alice@example.org",
+    ],
+    "show": [
+        "pit show me",
+        "pit show job:12",
+        "pit show jobs user=alice limit=5",
+        "pit show nodes",
+    ],
+    "run": [
+        'pit run "first light" "[2:gtx1070]"',
+        'pit run -p -e \'python3 train.py --epochs 3\' "quick try" "[]"',
+        'pit run -a -c 12 "go on" "2:[gtx1070]"',
+    ],
+    "pull": ["pit pull 12 keep/model.pt .", "pit pull -c home data/big.bin big.bin"],
+    "push": ["pit push home data/train.csv train.csv", "cat notes | pit push group:lab notes.txt"],
+    "exec": ["pit exec 12 -- bash", "pit exec -w 1 12 -- nvidia-smi"],
+    "forward": ["pit forward 12 6006", "pit forward 12 8080:80 7022:22"],
+    "ls": ["pit ls home", "pit ls 12 keep", "pit ls shared --json"],
+    "mount": ["pit mount home ~/pit-home", "pit mount job:12 /tmp/job12"],
+}
+
 
 class Parser(argparse.ArgumentParser):
     """argparse with errors raised as :class:`ClientError` (exit 1, one message)."""
@@ -65,7 +92,17 @@ def build_parser(only: str | None = None) -> Parser:
         if only is not None and only not in (name, *aliases):
             return _Skipped()
         parents = [common, listing] if json else [common]
-        sub = commands.add_parser(name, aliases=list(aliases), help=help_, parents=parents)
+        examples = EXAMPLES.get(name)
+        sub = commands.add_parser(
+            name,
+            aliases=list(aliases),
+            help=help_,
+            parents=parents,
+            epilog="examples:\n" + "\n".join(f"  $ {line}" for line in examples)
+            if examples
+            else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sub.set_defaults(handler=handler)
         return sub
 
