@@ -104,6 +104,24 @@ class Operations(pyfuse3.Operations):
         with fuse_errors("readlink", inode):
             raise FsError("EACCES", "symbolic links are not followed through the mount")
 
+    async def symlink(
+        self, parent_inode: int, name: bytes, target: bytes, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        with fuse_errors("symlink", parent_inode):
+            raise FsError("EPERM", "the file API makes no symbolic links")
+
+    async def link(
+        self, inode: int, new_parent_inode: int, new_name: bytes, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        with fuse_errors("link", inode):
+            raise FsError("EPERM", "the file API makes no hard links")
+
+    async def mknod(
+        self, parent_inode: int, name: bytes, mode: int, rdev: int, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        with fuse_errors("mknod", parent_inode):
+            raise FsError("EPERM", "the file API makes only files and directories")
+
     async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
         with fuse_errors("statfs", None):
             figures = await self.client.statfs()

@@ -221,6 +221,9 @@ async def test_small_writes_truncate_and_append(users, service, tmp_path):
         assert (home / "notes.txt").stat().st_mode & 0o777 == 0o600
         await on_mount(os.utime, target, (1_000_000_000, 1_000_000_000))
         assert (home / "notes.txt").stat().st_mtime == 1_000_000_000
+        link = mountpoint / "link"
+        assert await on_mount(errno_of, lambda: os.symlink("notes.txt", link)) == errno.EPERM
+        assert await on_mount(errno_of, lambda: os.mkfifo(link)) == errno.EPERM
 
 
 async def test_group_members_write_and_others_are_refused(users, service, tmp_path):
