@@ -65,14 +65,23 @@ class DataFiles:
             ApiError: the file cannot be read (errno errors), or the range is malformed (400)
                 or not satisfiable (416).
         """
-        fd, size = await self.run(fileops.open_regular, domain, parts, Right.READ)
+        return await self.run(self._open_download, domain, parts, range_header)
+
+    def _open_download(
+        self, domain: Domain, parts: tuple[str, ...], range_header: str | None
+    ) -> Download:
+        """Open, check the range and read the first chunk, all in one trip to a thread (a
+        FUSE read of up to :data:`CHUNK` bytes then costs no second one)."""
+        fd, size = fileops.open_regular(domain, parts, Right.READ)
         try:
             wanted = parse_range(range_header, size)
+            start, length = (0, size) if wanted is None else (wanted.start, wanted.length)
+            first = _read(fd, min(CHUNK, length), start) if length else b""
         except BaseException:
             os.close(fd)
             raise
-        start, length = (0, size) if wanted is None else (wanted.start, wanted.length)
-        return Download(size, wanted, FileChunks(self, fd, start, length, join_parts(parts)))
+        chunks = FileChunks(self, fd, start, length, join_parts(parts), first)
+        return Download(size, wanted, chunks)
 
     async def write(
         self,
@@ -107,17 +116,19 @@ class DataFiles:
         try:
             buffer = bytearray()
             received = 0
+            size = None
             async for data in body:
                 received += len(data)
                 if limit is not None and received > limit:
                     raise file_error("EFBIG", path, f"Write larger than {limit} bytes")
                 buffer += data
                 if len(buffer) >= CHUNK:
-                    offset += await self.run(_write_all, fd, bytes(buffer), offset, path)
+                    size = await self.run(_write_all, fd, bytes(buffer), offset, path)
+                    offset += len(buffer)
                     buffer.clear()
             if buffer:
-                offset += await self.run(_write_all, fd, bytes(buffer), offset, path)
-            return await self.run(_size, fd, path)
+                size = await self.run(_write_all, fd, bytes(buffer), offset, path)
+            return size if size is not None else await self.run(_size, fd, path)
         finally:
             os.close(fd)
 
@@ -129,12 +140,16 @@ class FileChunks:
     ends) closes it, and so does garbage collection of a stream that was never started.
     """
 
-    def __init__(self, files: DataFiles, fd: int, start: int, length: int, path: str) -> None:
+    def __init__(
+        self, files: DataFiles, fd: int, start: int, length: int, path: str, first: bytes
+    ) -> None:
         self._files = files
         self._fd: int | None = fd
         self._position = start
         self._left = length
         self._path = path
+        #: Bytes read already, sent before anything else.
+        self._first: bytes | None = first
 
     def __aiter__(self) -> "FileChunks":
         return self
@@ -143,7 +158,10 @@ class FileChunks:
         if self._fd is None or self._left <= 0:
             self._close()
             raise StopAsyncIteration
-        data = await self._files.run(_read, self._fd, min(CHUNK, self._left), self._position)
+        if self._first is not None:
+            data, self._first = self._first, None
+        else:
+            data = await self._files.run(_read, self._fd, min(CHUNK, self._left), self._position)
         if not data:  # the file shrank while being sent: the response ends short
             self._close()
             raise StopAsyncIteration
@@ -168,15 +186,16 @@ def _read(fd: int, length: int, position: int) -> bytes:
 
 
 def _write_all(fd: int, data: bytes, offset: int, path: str) -> int:
+    """Write all of ``data`` at ``offset``; the file's size afterwards."""
     view = memoryview(data)
     try:
         while view:
             written = os.pwrite(fd, view, offset)
             view = view[written:]
             offset += written
+        return os.fstat(fd).st_size
     except OSError as error:
         raise from_os_error(error, path) from None
-    return len(data)
 
 
 def _size(fd: int, path: str) -> int:
