@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
+from snakepit.jobs.states import JobState
 from tests.conftest import insert_job_directly
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,7 +260,7 @@ async def test_shared_data_is_read_only(users, service, tmp_path):
 
 
 async def test_a_running_jobs_log_grows_under_the_mount(users, service, tmp_path):
-    number = insert_job_directly(service.config, "alice", state=4, log=b"step 1\n")
+    number = insert_job_directly(service.config, "alice", state=JobState.RUNNING, log=b"step 1\n")
     log = service.config.data_root / "pits" / str(number) / "pit.log"
     async with mounted(service.url, token_of(users.alice), f"job:{number}", tmp_path / "mnt"):
         seen = tmp_path / "mnt" / "pit.log"

@@ -24,8 +24,8 @@ from snakepit.client.connection import Connection
 
 #: Seconds to wait for a TCP (and TLS) connection: a stopped service must not hang a mount.
 CONNECT_TIMEOUT_S = 2.0
-#: Seconds to wait for an answer once connected (a large read or write on a slow disk).
-ANSWER_TIMEOUT_S = 60.0
+#: Seconds a connected request may go without progress (a hung service answers EIO after it).
+ANSWER_TIMEOUT_S = 30.0
 #: Parallel connections to the service (read-ahead and concurrent FUSE requests).
 MAX_CONNECTIONS = 16
 
