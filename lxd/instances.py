@@ -12,11 +12,24 @@ from urllib.parse import quote
 import trio
 
 from lxd.errors import Conflict, LxdError, NotFound, OperationFailed
-from lxd.models import Instance, InstanceState
+from lxd.models import ImageServer, Instance, InstanceState
 from lxd.transport import Transport
 
 #: How long cleanup after a cancelled create may take.
 CLEANUP_S = 30.0
+
+
+def _image_source(alias: str, server: ImageServer | None) -> dict[str, str]:
+    if server is None:
+        return {"type": "image", "alias": alias}
+    return {
+        "type": "image",
+        "mode": "pull",
+        "server": server.endpoint,
+        "protocol": "lxd",
+        "certificate": server.certificate,
+        "alias": alias,
+    }
 
 
 def instance_path(name: str) -> str:
@@ -58,8 +71,12 @@ class Instances:
         config: Mapping[str, str] | None = None,
         devices: Mapping[str, Mapping[str, str]] | None = None,
         profiles: Sequence[str] = ("default",),
+        image_server: ImageServer | None = None,
     ) -> Instance:
-        """Create a container from a local image alias; wait until it exists.
+        """Create a container from an image alias; wait until it exists.
+
+        The image is this LXD's own, or pulled from ``image_server`` (LXD keeps a copy, so
+        only the first container of an image on a node pays for the transfer).
 
         Raises:
             Conflict: an instance of that name exists.
@@ -68,7 +85,7 @@ class Instances:
         body: dict[str, Any] = {
             "name": name,
             "type": "container",
-            "source": {"type": "image", "alias": image_alias},
+            "source": _image_source(image_alias, image_server),
             "config": dict(config or {}),
             "devices": {key: dict(value) for key, value in (devices or {}).items()},
             "profiles": list(profiles),

@@ -80,3 +80,12 @@ class Certificate:
     fingerprint: str
     name: str
     type: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageServer:
+    """Another LXD to pull an image from when creating an instance (a node pulls the pit
+    images from the head). Its images must be public; ``certificate`` pins its TLS."""
+
+    endpoint: str
+    certificate: str

@@ -10,7 +10,7 @@ import secrets
 
 import trio
 
-from lxd import Lxd, LxdError
+from lxd import ImageServer, Lxd, LxdError
 from snakepit.config import Config
 
 #: Image the probe runs in: the worker image, which carries the GPU tools of the cluster.
@@ -44,8 +44,11 @@ def parse_gpu_lines(text: str) -> list[tuple[str, int, str]]:
     return found
 
 
-async def discover_gpus(lxd: Lxd, node_id: str, config: Config) -> list[tuple[str, int, str]]:
-    """Run the probe in a fresh container on the node and return its GPUs.
+async def discover_gpus(
+    lxd: Lxd, node_id: str, config: Config, image_server: ImageServer | None = None
+) -> list[tuple[str, int, str]]:
+    """Run the probe in a fresh container on the node and return its GPUs. The image comes
+    from the node's LXD, or from ``image_server`` (the head) for another LXD.
 
     Raises:
         DiscoveryFailed: the container could not be made, started or asked.
@@ -54,7 +57,10 @@ async def discover_gpus(lxd: Lxd, node_id: str, config: Config) -> list[tuple[st
     try:
         with trio.fail_after(config.container_timeout_s):
             await lxd.instances.create(
-                name, image_alias=PROBE_IMAGE, profiles=config.worker_profiles
+                name,
+                image_alias=PROBE_IMAGE,
+                profiles=config.worker_profiles,
+                image_server=image_server,
             )
             await lxd.instances.start(name)
         with trio.fail_after(config.lxd_timeout_s):

@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 
-from lxd import LxdError
+from lxd import ImageServer, LxdError
 from snakepit.config import Config
 from snakepit.models import NodeRecord
 from snakepit.nodes.connect import LxdConnector, NoClientCertificate
@@ -57,7 +57,9 @@ async def probe_node(
                     raise RegistrationFailed(
                         "Problem adding node: the node's LXD does not trust the service"
                     )
-                gpus = await discover_gpus(lxd, node_id, config)
+                gpus = await discover_gpus(
+                    lxd, node_id, config, await _head_images(config, endpoint)
+                )
     except NoClientCertificate:
         raise
     except (ValueError, OSError, LxdError, DiscoveryFailed) as error:
@@ -65,6 +67,14 @@ async def probe_node(
     except trio.TooSlowError:
         raise RegistrationFailed("Problem adding node: it did not answer in time") from None
     return server_cert, gpus
+
+
+async def _head_images(config: Config, endpoint: str) -> ImageServer | None:
+    """None for the head's own LXD; else the head, to pull the images from."""
+    if endpoint.rstrip("/") == config.endpoint.rstrip("/"):
+        return None
+    certificate = await trio.Path(config.lxd_server_cert).read_text()
+    return ImageServer(config.endpoint, certificate)
 
 
 def store_node(

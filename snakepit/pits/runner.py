@@ -24,7 +24,7 @@ from typing import Protocol
 
 import trio
 
-from lxd import Lxd, LxdError, NotFound
+from lxd import ImageServer, Lxd, LxdError, NotFound
 from lxd.transport import describe
 from snakepit.pits import data
 from snakepit.pits.logs import LogCollector
@@ -356,6 +356,7 @@ class _Pit:
                 image_alias=WORKER_IMAGE,
                 devices=devices,
                 profiles=self.plan.worker_profiles,
+                image_server=self._image_server(worker),
             )
         with _step(seconds, f"starting {name}"):
             await lxd.instances.start(name)
@@ -377,6 +378,14 @@ class _Pit:
                 "has stopped" if stopped else "runs",
             )
         self._daemon_ready.set()
+
+    def _image_server(self, worker: WorkerPlan) -> ImageServer | None:
+        """Where a worker's node gets the image: its own copy on the head's LXD, else a pull
+        from the head (public images, the head's certificate pinned)."""
+        plan = self.plan
+        if worker.endpoint == plan.head_endpoint:
+            return None
+        return ImageServer(plan.head_endpoint, plan.head_server_cert_pem)
 
     # Supervision
 
