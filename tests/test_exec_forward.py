@@ -2,9 +2,15 @@
 on the real LXD, a running job's worker; the worker's multiplex forwarder on its own; and the
 refusals (no upgrade, no token, another user, a bad context, a worker that is not there)."""
 
+import contextlib
+import fcntl
 import json
 import os
+import pty
 import socket
+import struct
+import sys
+import termios
 from functools import partial
 from urllib.parse import quote
 
@@ -23,9 +29,8 @@ from snakepit.jobs.states import JobState
 from tests.conftest import insert_job_directly, register, start_service
 from tests.lxd_fixtures import HTTPS_ENDPOINT, SERVER_CERT, UNIX_SOCKET, make_certificate
 
-FORWARDER = os.path.join(
-    os.path.dirname(__file__), "..", "images", "snakepit-worker", "files", "snakepit-forward"
-)
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FORWARDER = os.path.join(REPOSITORY, "images", "snakepit-worker", "files", "snakepit-forward")
 #: This run's node id and head id: containers of other test runs on the same LXD are not ours.
 NODE = f"x{os.getpid()}"
 HEAD = f"y{os.getpid()}"
@@ -49,8 +54,9 @@ class Capture(trio.abc.SendStream):
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()
 
-    async def wait_for(self, text: bytes) -> None:
-        while text not in self.data:
+    async def wait_for(self, text: bytes, start: int = 0) -> None:
+        """Wait until ``text`` shows up at or after offset ``start``."""
+        while text not in self.data[start:]:
             await self._changed.wait()
 
 
@@ -288,6 +294,74 @@ async def test_exec_in_a_running_worker(running_job):
     with pytest.raises(ClientError) as refused:
         await run(alice, job, ["ls"])
     assert (refused.value.status, refused.value.message) == (404, "Worker not active")
+
+
+#: A ``pit exec`` on a terminal of its own: a child process whose controlling terminal is a pty.
+TERMINAL_CLIENT = """
+import fcntl, os, sys, termios, trio
+from snakepit.client import Connection
+from snakepit.client.channels import exec_command
+os.setsid()
+fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+url, token, job = sys.argv[1:]
+code = trio.run(
+    lambda: exec_command(Connection(url, token=token), int(job), 0, ["sh"], interactive=True)
+)
+sys.exit(code)
+"""
+
+
+def set_size(fd, rows, columns):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
+@pytest.mark.lxd
+async def test_exec_on_a_terminal(running_job, nursery):
+    alice, _, job, _ = running_job
+    master, slave = pty.openpty()
+    set_size(master, 30, 100)
+    terminal = trio.lowlevel.FdStream(master)
+    screen = Capture()
+
+    async def show():
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            while data := await terminal.receive_some(4096):
+                await screen.send_all(data)
+
+    async def wait_for_text(text):
+        with trio.fail_after(30):
+            await screen.wait_for(text)
+
+    argv = [sys.executable, "-c", TERMINAL_CLIENT, alice.url, alice.token, str(job)]
+    environment = {**os.environ, "PYTHONPATH": REPOSITORY, "TERM": "xterm"}
+    async with terminal:
+        client = await trio.lowlevel.open_process(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=environment
+        )
+        os.close(slave)
+        nursery.start_soon(show)
+        await wait_for_text(b"# ")  # the remote shell's prompt: it reads from now on
+        await terminal.send_all(b"stty size\r")
+        await wait_for_text(b"30 100")
+        # Resizing our terminal resizes the remote one (SIGWINCH, a window-resize message).
+        set_size(master, 40, 120)
+        with trio.fail_after(30):
+            while b"40 120" not in screen.data:
+                await terminal.send_all(b"stty size\r")
+                with trio.move_on_after(0.5):
+                    await screen.wait_for(b"40 120")
+        # Ctrl-C reaches the remote command, not us.
+        await terminal.send_all(b"sleep 100\r")
+        await wait_for_text(b"sleep 100\r\n")
+        mark = len(screen.data)
+        await terminal.send_all(b"\x03")
+        with trio.fail_after(30):  # the shell's next prompt, long before the sleep's end
+            await screen.wait_for(b"# ", start=mark)
+        await terminal.send_all(b"echo after-$((1+1))\r")
+        await wait_for_text(b"after-2")
+        await terminal.send_all(b"exit 6\r")
+        with trio.fail_after(30):
+            assert await client.wait() == 6
 
 
 ECHO_SERVER = """

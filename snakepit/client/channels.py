@@ -306,7 +306,7 @@ class _Multiplexer:
                 await stream.send.send(None)
             self._forget_if_done(channel, stream)
         elif kind == DESTROY_RECEIVER:
-            self._report(f"Remote {payload.decode(errors='replace')}")
+            self._report(f"Remote {payload.decode(errors='replace') or 'Channel destroyed'}")
             del self._streams[channel]
             stream.send.close()
 
