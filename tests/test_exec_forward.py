@@ -60,6 +60,13 @@ class Capture(trio.abc.SendStream):
             await self._changed.wait()
 
 
+class ClosedOutput(Capture):
+    """An output whose reader went away, as a closed pipe."""
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        raise trio.BrokenResourceError("the reader went away")
+
+
 def stdin_of(data: bytes, *, end: bool = True) -> trio.testing.MemoryReceiveStream:
     stream = trio.testing.MemoryReceiveStream()
     stream.put_data(data)
@@ -278,6 +285,17 @@ async def test_exec_in_a_running_worker(running_job):
     code, out, _ = await run(alice, job, ["sh"], interactive=True, stdin=b"echo $((6*7))\nexit 5\n")
     assert code == 5
     assert b"42" in out
+    with pytest.raises(ClientError, match="writing its output failed"), trio.fail_after(60):
+        await exec_command(
+            alice,
+            job,
+            0,
+            ["echo", "to a closed pipe"],
+            interactive=False,
+            stdin=stdin_of(b""),
+            stdout=ClosedOutput(),
+            stderr=Capture(),
+        )
     with pytest.raises(ClientError) as refused:
         await run(bob, job, ["ls"])
     assert refused.value.status == 403

@@ -122,6 +122,8 @@ async def _receive_output(
                 code = _exit_code(data[1:]) if code is None else code
     except ConnectionClosed as closed:
         return code, f": {closed.reason or closed.code}"
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as error:
+        return code, f": writing its output failed ({error or type(error).__name__})"
     return code, ""
 
 
@@ -134,9 +136,11 @@ def _exit_code(raw: bytes) -> int | None:
 
 
 async def _send_stdin(socket: WebSocket, stdin: trio.abc.ReceiveStream, send_end: bool) -> None:
+    """Our input to the command; a failing input ends it as an end of input would."""
     with contextlib.suppress(ConnectionClosed):
-        while data := await stdin.receive_some(CHUNK):
-            await socket.send_bytes(b"\x01" + data)
+        with contextlib.suppress(trio.BrokenResourceError, OSError):
+            while data := await stdin.receive_some(CHUNK):
+                await socket.send_bytes(b"\x01" + data)
         if send_end:
             await socket.send_bytes(b"\x01")
 
