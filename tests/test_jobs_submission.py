@@ -2,6 +2,7 @@
 in each state reached so far, time limits, re-checks after restrictions, restart recovery."""
 
 import io
+import json
 import subprocess
 import tarfile
 
@@ -85,14 +86,46 @@ async def wait_for_state(client, job, state, deadline_s=30):
         ({"clusterRequest": "[]", "origin": "ext::sh -c touch% /tmp/pwned"}, 400, "origin"),
         ({"clusterRequest": "[]", "origin": "git://x/y", "hash": "--output=/x"}, 400, "hash"),
         ({"clusterRequest": "[]", "origin": "https://example.org/r.git"}, 400, "https"),
+        ({"clusterRequest": "[]", "description": "bad \ud800"}, 400, "not valid text"),
+        ({"clusterRequest": "[]", "script": "echo \udcff"}, 400, "not valid text"),
     ],
 )
 async def test_refused_submissions(lab, body, status, message):
     _, _, alice = lab
-    answer = await alice.post("/jobs", json=body)
+    # (Encoded here: lone surrogates travel as JSON escapes, which httpx would refuse to send.)
+    content = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    answer = await alice.post("/jobs", content=content, headers=headers)
     assert answer.status_code == status, answer.text
     assert message in answer.json()["message"]
     assert (await alice.get("/jobs")).json() == []
+
+
+async def test_a_diff_of_files_that_are_not_utf8_applies_byte_for_byte(lab, origin, tmp_path):
+    """Bytes that are not UTF-8 travel in the JSON string as U+DC80..U+DCFF (how a Python
+    client sends them); the service writes and applies them as the bytes they were."""
+    service, _, alice = lab
+    repo, _ = origin
+    (repo / "latin1.txt").write_bytes(b"caf\xe9\n")
+    git("add", "latin1.txt", cwd=repo)
+    git("commit", "-q", "-m", "latin-1", cwd=repo)
+    base = await trio.run_process(["git", "rev-parse", "HEAD"], cwd=repo, capture_stdout=True)
+    base = base.stdout.decode().strip()
+    (repo / "latin1.txt").write_bytes(b"na\xefve caf\xe9\n")
+    raw = (
+        await trio.run_process(["git", "diff", "--binary", base], cwd=repo, capture_stdout=True)
+    ).stdout
+    diff = raw.decode("utf-8", "surrogateescape")
+    body = {"clusterRequest": "[]", "origin": str(repo), "hash": base, "diff": diff}
+    content = json.dumps(body).encode()  # (the escapes as a Python client sends them)
+    answer = await alice.post(
+        "/jobs", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 200, answer.text
+    job = answer.json()["id"]
+    await wait_for_state(alice, job, JobState.WAITING)
+    src = service.config.data_root / "pits" / str(job) / "src" / "latin1.txt"
+    assert src.read_bytes() == b"na\xefve caf\xe9\n"
 
 
 async def test_a_git_job_is_prepared_into_the_queue(lab, origin):

@@ -42,7 +42,7 @@ SUBMISSION_FIELDS = {
     "script": Field(str, max_length=64 * 1024),
     "origin": Field(str, max_length=MAX_ORIGIN_CHARS),
     "hash": Field(str, max_length=64),
-    "diff": Field(str, max_length=MAX_DIFF_BYTES),
+    "diff": Field(str, max_length=MAX_DIFF_BYTES, escaped_bytes=True),
     "archive": Field(str, max_length=1024),
 }
 

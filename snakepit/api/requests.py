@@ -27,6 +27,10 @@ class Field:
     max_length: int = MAX_FIELD_LENGTH
     #: For ``list``: the longest list and the longest item.
     max_items: int = 100
+    #: For ``str``: bytes that are not UTF-8 may come escaped as U+DC80..U+DCFF (Python's
+    #: ``surrogateescape``, as a client sends a diff of Latin-1 files); other fields refuse
+    #: every surrogate, which no storage could encode.
+    escaped_bytes: bool = False
 
 
 async def read_body() -> bytes:
@@ -84,7 +88,7 @@ def _check_field(key: str, value: Any, field: Field) -> None:
     elif field.kind is str:
         if not isinstance(value, str):
             raise BadRequest(f"Field {key!r} must be a string")
-        _check_text(key, value, field.max_length)
+        _check_text(key, value, field.max_length, field.escaped_bytes)
     elif field.kind is int:
         if isinstance(value, str) and value.isdigit() and len(value) <= 12:
             return
@@ -99,11 +103,15 @@ def _check_field(key: str, value: Any, field: Field) -> None:
             _check_text(key, item, field.max_length)
 
 
-def _check_text(key: str, value: str, max_length: int) -> None:
+def _check_text(key: str, value: str, max_length: int, escaped_bytes: bool = False) -> None:
     if len(value) > max_length:
         raise BadRequest(f"Field {key!r} is longer than {max_length} characters")
     if "\0" in value:
         raise BadRequest(f"Field {key!r} contains a NUL character")
+    try:
+        value.encode("utf-8", "surrogateescape" if escaped_bytes else "strict")
+    except UnicodeEncodeError:
+        raise BadRequest(f"Field {key!r} is not valid text (a lone surrogate)") from None
 
 
 def check_query(allowed: Collection[str]) -> None:

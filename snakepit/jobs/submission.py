@@ -50,9 +50,8 @@ def write_job_files(folder: Path, submission: Submission) -> None:
     if submission.commit:
         (folder / "hash").write_text(submission.commit)
     if submission.diff:
-        (folder / "git.patch").write_text(
-            submission.diff if submission.diff.endswith("\n") else submission.diff + "\n"
-        )
+        diff = submission.diff if submission.diff.endswith("\n") else submission.diff + "\n"
+        (folder / "git.patch").write_bytes(diff.encode("utf-8", "surrogateescape"))
     if submission.archive is not None:
         shutil.copyfile(submission.archive, folder / "archive.tar.gz", follow_symlinks=False)
 
@@ -62,7 +61,9 @@ def read_job_source(folder: Path, continue_from: Path | None) -> JobSource:
 
     def text(name: str) -> str | None:
         path = folder / name
-        return path.read_text() if path.is_file() and not path.is_symlink() else None
+        if not path.is_file() or path.is_symlink():
+            return None
+        return path.read_bytes().decode("utf-8", "surrogateescape")
 
     archive = folder / "archive.tar.gz"
     return JobSource(
