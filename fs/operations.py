@@ -7,7 +7,7 @@ of the open file.
 """
 
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import pyfuse3
 import trio
@@ -321,13 +321,13 @@ class Operations(pyfuse3.Operations):
             return await self.client.attr(path)  # made by someone else meanwhile: open it
 
     def _open(self, inode: int) -> pyfuse3.FileInfo:
-        async def fetch(offset: int, size: int) -> list[bytes]:
-            return await self.client.read_chunks(self.inodes.path(inode), offset, size)
+        def stream(offset: int, size: int) -> AsyncGenerator[bytes, None]:
+            return self.client.read_stream(self.inodes.path(inode), offset, size)
 
         async def store(offset: int, data: bytes) -> int:
             return await self.client.write(self.inodes.path(inode), offset, data)
 
-        file = OpenFile(inode, ReadAhead(fetch, self.nursery), WriteBehind(store))
+        file = OpenFile(inode, ReadAhead(stream, self.nursery), WriteBehind(store))
         return pyfuse3.FileInfo(fh=self.handles.add_file(file), keep_cache=False)
 
     async def _flush_file(self, file: OpenFile) -> None:

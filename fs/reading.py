@@ -1,32 +1,35 @@
-"""Read-ahead for one open file: large ranged reads, cached in blocks, prefetched when sequential.
+"""Read-ahead for one open file: ranged reads cached in blocks, growing runs ahead of a sequential
+reader.
 
-The kernel asks for at most 128 KiB per FUSE read; one HTTP request per read would spend most of
-its time on request overhead. :class:`ReadAhead` fetches whole :data:`BLOCK_SIZE` blocks, keeps
-the last few, and while a reader goes through the file front to back it fetches the next
-:data:`PREFETCH_BLOCKS` blocks in the background. A block shorter than :data:`BLOCK_SIZE` ends the
-file at the time it was fetched; it expires after the attribute lifetime so that a growing log
-shows its new lines.
+The kernel asks for 64-128 KiB per FUSE read; one HTTP request per read would spend most of its
+time on request overhead, and one huge request per random read would fetch far more than asked.
+:class:`ReadAhead` keeps the file in :data:`BLOCK_SIZE` blocks: a read fetches the blocks it
+needs (one request for the run of missing ones), and while a reader goes front to back the
+window ahead of it doubles up to :data:`MAX_RUN_BLOCKS`, fetched as one streamed request whose
+blocks become readable one by one as their bytes arrive. A block shorter than :data:`BLOCK_SIZE`
+ends the file at the time it was fetched; it expires after :data:`SHORT_BLOCK_TTL_S` so that a
+growing log shows its new lines.
 """
 
 import bisect
+import contextlib
 import dataclasses
-import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Callable
 
 import trio
 
-#: Bytes per ranged request to the service.
-BLOCK_SIZE = 8 * 1024 * 1024
-#: Blocks fetched ahead of a sequential reader.
-PREFETCH_BLOCKS = 3
+#: Bytes per block; a random read fetches this much.
+BLOCK_SIZE = 1024 * 1024
+#: Blocks per request at most: the read-ahead window of a sequential reader (8 MiB).
+MAX_RUN_BLOCKS = 8
 #: Blocks kept per open file (the ones being read, the ones ahead, and a few behind).
-KEEP_BLOCKS = 5
+KEEP_BLOCKS = 24
 #: Seconds a block that ended at the end of the file is trusted (the file may grow).
 SHORT_BLOCK_TTL_S = 1.0
 
-#: ``fetch(offset, size)``: the bytes as a list of pieces.
-Fetch = Callable[[int, int], Awaitable[list[bytes]]]
+#: ``stream(offset, size)``: the bytes of that range as the network delivers them.
+Stream = Callable[[int, int], AsyncGenerator[bytes, None]]
 
 
 @dataclasses.dataclass
@@ -39,7 +42,7 @@ class Block:
     #: The end offset (within the block) of each chunk.
     ends: list[int] = dataclasses.field(default_factory=list)
     error: Exception | None = None
-    #: Stopped before it was fetched (the waiting readers fetch it again).
+    #: Stopped before it was complete (a reader asks for it again).
     cancelled: bool = False
     fetched_at: float = 0.0
 
@@ -50,9 +53,10 @@ class Block:
     def is_short(self) -> bool:
         return self.size < BLOCK_SIZE
 
-    def set_chunks(self, chunks: list[bytes]) -> None:
-        self.chunks = [chunk for chunk in chunks if chunk]
-        self.ends = list(itertools.accumulate(len(chunk) for chunk in self.chunks))
+    def append(self, chunk: bytes) -> None:
+        if chunk:
+            self.chunks.append(chunk)
+            self.ends.append(self.size + len(chunk))
 
     def piece(self, start: int, length: int) -> bytes:
         """``length`` bytes from ``start`` within the block (fewer at its end), copied once."""
@@ -76,19 +80,23 @@ class ReadAhead:
     """The block cache of one open file.
 
     Args:
-        fetch: ``fetch(offset, size)`` reads pieces from the service (FsError on failure).
-        nursery: Where prefetches run; they end with the nursery or :meth:`close`.
+        stream: ``stream(offset, size)`` reads a range from the service (FsError on failure).
+        nursery: Where fetches run; they end with the nursery or :meth:`close`.
         clock: Seconds, for the lifetime of short blocks (``time.monotonic``).
     """
 
     def __init__(
-        self, fetch: Fetch, nursery: trio.Nursery, clock: Callable[[], float] = time.monotonic
+        self, stream: Stream, nursery: trio.Nursery, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.fetch = fetch
+        self.stream = stream
         self.nursery = nursery
         self.clock = clock
         self._blocks: dict[int, Block] = {}
-        self._next_offset = -1
+        self._next_offset = 0
+        #: Blocks to keep requested ahead of a sequential reader; doubles per sequential read.
+        self._window = 1
+        #: The first block the read-ahead has not requested yet.
+        self._ahead_until = 0
         self._scopes: set[trio.CancelScope] = set()
 
     async def read(self, offset: int, size: int) -> bytes:
@@ -97,51 +105,93 @@ class ReadAhead:
         Raises:
             FsError: the service refused or could not be reached.
         """
-        sequential = offset == self._next_offset or offset == 0
+        if size <= 0:
+            return b""
+        first, last = offset // BLOCK_SIZE, (offset + size - 1) // BLOCK_SIZE
+        self._request(first, last - first + 1)
+        # Concurrent FUSE reads may arrive slightly out of order: near the expected offset
+        # still counts as sequential.
+        if abs(offset - self._next_offset) <= BLOCK_SIZE:
+            self._window = min(self._window * 2, MAX_RUN_BLOCKS)
+            self._read_ahead(last)
+        else:
+            self._window, self._ahead_until = 1, last + 1
+        self._next_offset = offset + size
         pieces: list[bytes] = []
         position, end = offset, offset + size
-        index = offset // BLOCK_SIZE
-        while position < end:
-            index = position // BLOCK_SIZE
-            block = await self._block(index)
+        for index in range(first, last + 1):
+            block = await self._wait(index)
             piece = block.piece(position - index * BLOCK_SIZE, end - position)
             pieces.append(piece)
             position += len(piece)
             if block.is_short():
                 break
-        self._next_offset = position
-        if sequential:
-            for ahead in range(index + 1, index + 1 + PREFETCH_BLOCKS):
-                if not self._start(ahead):
-                    break
-        self._evict(index)
+        self._evict(first)
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def invalidate(self) -> None:
         """The file changed through the mount (write, truncate): forget every block."""
         self.close()
         self._blocks.clear()
+        self._window, self._ahead_until = 1, 0
 
     def close(self) -> None:
-        """Stop the prefetches of this file."""
+        """Stop the fetches of this file."""
         for scope in self._scopes:
             scope.cancel()
         self._scopes.clear()
 
-    async def _block(self, index: int) -> Block:
+    def _read_ahead(self, current: int) -> None:
+        """Keep at least half the window requested beyond block ``current``, a window at a time."""
+        start = max(self._ahead_until, current + 1)
+        if start - (current + 1) <= self._window // 2:
+            self._request(start, self._window, ahead=True)
+            self._ahead_until = start + self._window
+
+    def _request(self, first: int, count: int, *, ahead: bool = False) -> None:
+        """Fetch the missing blocks among ``first`` .. ``first + count - 1``, one request per
+        run of consecutive missing blocks; read-ahead stops at the known end of the file."""
+        run: list[Block] = []
+        for index in range(first, first + count):
+            if ahead and self._past_end(index):
+                break
+            block = self._blocks.get(index)
+            if block is not None and not (block.ready.is_set() and not self._usable(block)):
+                self._start(run)
+                run = []
+                continue
+            block = Block(index)
+            self._blocks[index] = block
+            run.append(block)
+            if len(run) == MAX_RUN_BLOCKS:
+                self._start(run)
+                run = []
+        self._start(run)
+
+    def _past_end(self, index: int) -> bool:
+        previous = self._blocks.get(index - 1)
+        return (
+            previous is not None
+            and previous.ready.is_set()
+            and previous.is_short()
+            and self._usable(previous)
+        )
+
+    def _start(self, run: list[Block]) -> None:
+        if run:
+            name = f"read blocks {run[0].index}-{run[-1].index}"
+            self.nursery.start_soon(self._fetch, run, name=name)
+
+    async def _wait(self, index: int) -> Block:
         while True:
             block = self._blocks.get(index)
-            if block is not None and block.ready.is_set() and not self._usable(block):
-                del self._blocks[index]
-                block = None
-            if block is None:
-                block = Block(index)
-                self._blocks[index] = block
-                await self._fill(block)
-            else:
-                await block.ready.wait()
+            if block is None or (block.ready.is_set() and not self._usable(block)):
+                self._blocks.pop(index, None)
+                self._request(index, 1)
+                block = self._blocks[index]
+            await block.ready.wait()
             if block.cancelled:
-                continue  # a prefetch stopped by invalidate(): fetch it again
+                continue  # stopped by invalidate(): ask again
             if block.error is not None:
                 raise block.error
             return block
@@ -151,43 +201,52 @@ class ReadAhead:
             return False
         return not (block.is_short() and self.clock() - block.fetched_at > SHORT_BLOCK_TTL_S)
 
-    def _start(self, index: int) -> bool:
-        """Prefetch block ``index``; False when it lies past the end of the file."""
-        previous = self._blocks.get(index - 1)
-        if previous is not None and previous.ready.is_set() and previous.is_short():
-            return False
-        if index not in self._blocks:
-            block = Block(index)
-            self._blocks[index] = block
-            self.nursery.start_soon(self._prefetch, block, name=f"read-ahead block {index}")
-        return True
-
-    async def _prefetch(self, block: Block) -> None:
+    async def _fetch(self, run: list[Block]) -> None:
+        # Failures are kept in the blocks and raised in the reading operation, whose
+        # fuse_errors() maps them; a fetch must never take the mount down.
         scope = trio.CancelScope()
         self._scopes.add(scope)
-        with scope:
-            await self._fill(block)
-        self._scopes.discard(scope)
-
-    async def _fill(self, block: Block) -> None:
-        # Failures are kept in the block and raised in the reading operation, whose
-        # fuse_errors() maps them; a prefetch must never take the mount down.
-        completed = False
+        current, complete = 0, False
         try:
-            block.set_chunks(await self.fetch(block.index * BLOCK_SIZE, BLOCK_SIZE))
-            completed = True
+            with scope:
+                offset, size = run[0].index * BLOCK_SIZE, len(run) * BLOCK_SIZE
+                async with contextlib.aclosing(self.stream(offset, size)) as chunks:
+                    async for chunk in chunks:
+                        current = self._fill(run, current, chunk)
+                complete = True
         except Exception as error:
-            block.error = error
-            completed = True
+            for block in run[current:]:
+                block.error = error
+                self._done(block)
+            current = len(run)
         finally:
-            block.cancelled = not completed
-            block.fetched_at = self.clock()
-            block.ready.set()
+            self._scopes.discard(scope)
+            for block in run[current:]:  # the rest of the file is shorter, or cancelled
+                block.cancelled = not complete
+                self._done(block)
+
+    def _fill(self, run: list[Block], current: int, chunk: bytes) -> int:
+        """Spread ``chunk`` over the blocks of ``run`` from ``current``; the new current."""
+        while chunk and current < len(run):
+            block = run[current]
+            room = BLOCK_SIZE - block.size
+            block.append(chunk if len(chunk) <= room else chunk[:room])
+            chunk = chunk[room:] if len(chunk) > room else b""
+            if block.size == BLOCK_SIZE:
+                self._done(block)
+                current += 1
+        return current
+
+    def _done(self, block: Block) -> None:
+        block.fetched_at = self.clock()
+        block.ready.set()
 
     def _evict(self, current: int) -> None:
-        while len(self._blocks) > KEEP_BLOCKS:
-            done = [block for block in self._blocks.values() if block.ready.is_set()]
-            if not done:
-                return
-            farthest = max(done, key=lambda block: abs(block.index - current))
-            del self._blocks[farthest.index]
+        if len(self._blocks) <= KEEP_BLOCKS:
+            return
+        done = sorted(
+            (block for block in self._blocks.values() if block.ready.is_set()),
+            key=lambda block: abs(block.index - current),
+        )
+        while len(self._blocks) > KEEP_BLOCKS and done:
+            del self._blocks[done.pop().index]

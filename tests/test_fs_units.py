@@ -2,6 +2,8 @@
 
 import errno
 import itertools
+import os
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pyfuse3
@@ -14,7 +16,7 @@ from fs.caches import MetadataCache, TtlCache
 from fs.domains import MountError, domain_prefix
 from fs.errors import fuse_errors
 from fs.inodes import ROOT_INODE, InodeTable
-from fs.reading import BLOCK_SIZE, Block, ReadAhead
+from fs.reading import BLOCK_SIZE, MAX_RUN_BLOCKS, Block, ReadAhead
 from fs.writing import FLUSH_SIZE, WriteBehind
 from snakepit.client.connection import Connection
 from snakepit.client.filesystem import Attr, FsError, FsUnavailable, encode_path
@@ -140,7 +142,7 @@ class FakeFile:
         self.requests: list[tuple[int, int]] = []
         self.fail = False
 
-    async def fetch(self, offset: int, size: int) -> list[bytes]:
+    async def stream(self, offset: int, size: int) -> AsyncGenerator[bytes, None]:
         """The bytes in uneven pieces, as a network delivers them."""
         self.requests.append((offset, size))
         await trio.lowlevel.checkpoint()
@@ -148,7 +150,9 @@ class FakeFile:
             raise FsUnavailable("down")
         data = bytes(self.data[offset : offset + size])
         cuts = [0, *range(1000, len(data), 65536), len(data)]
-        return [data[start:end] for start, end in itertools.pairwise(cuts)]
+        for start, end in itertools.pairwise(cuts):
+            await trio.lowlevel.checkpoint()
+            yield data[start:end]
 
     async def store(self, offset: int, data: bytes) -> int:
         self.requests.append((offset, len(data)))
@@ -156,26 +160,42 @@ class FakeFile:
         return len(self.data)
 
 
-async def test_read_ahead_reads_whole_blocks_and_prefetches(nursery):
-    content = bytes(range(256)) * (BLOCK_SIZE // 256 * 3 + 10)
+async def test_read_ahead_fetches_growing_runs_for_a_sequential_reader(nursery):
+    content = os.urandom(20 * BLOCK_SIZE + 12345)
     file = FakeFile(content)
-    reader = ReadAhead(file.fetch, nursery)
-    chunk = 128 * 1024
+    reader = ReadAhead(file.stream, nursery)
     got = bytearray()
-    offset = 0
-    while piece := await reader.read(offset, chunk):
+    while piece := await reader.read(len(got), 128 * 1024):
         got += piece
-        offset += len(piece)
     assert got == content
-    assert all(size == BLOCK_SIZE for _, size in file.requests)
-    assert len({offset for offset, _ in file.requests}) == len(file.requests)
-    assert len(file.requests) == 4
+    fetched = sorted(file.requests)
+    assert all(
+        end <= start
+        for (_, end), (start, _) in itertools.pairwise(
+            (offset, offset + size) for offset, size in fetched
+        )
+    )  # no byte asked for twice
+    assert fetched[0] == (0, BLOCK_SIZE)
+    assert max(size for _, size in fetched) == MAX_RUN_BLOCKS * BLOCK_SIZE
+    assert len(fetched) <= 7
+
+
+async def test_read_ahead_fetches_one_block_for_a_random_read(nursery):
+    content = os.urandom(20 * BLOCK_SIZE)
+    file = FakeFile(content)
+    reader = ReadAhead(file.stream, nursery)
+    offset = 10 * BLOCK_SIZE + 4096
+    assert await reader.read(offset, 4096) == content[offset : offset + 4096]
+    assert file.requests == [(10 * BLOCK_SIZE, BLOCK_SIZE)]
+    offset = 3 * BLOCK_SIZE - 100  # across two blocks: one request for both
+    assert await reader.read(offset, 200) == content[offset : offset + 200]
+    assert file.requests[1:] == [(2 * BLOCK_SIZE, 2 * BLOCK_SIZE)]
 
 
 async def test_read_ahead_sees_a_growing_file_after_the_short_block_expires(nursery):
     clock = Clock()
     file = FakeFile(b"line 1\n")
-    reader = ReadAhead(file.fetch, nursery, clock)
+    reader = ReadAhead(file.stream, nursery, clock)
     assert await reader.read(0, 4096) == b"line 1\n"
     file.data += b"line 2\n"
     assert await reader.read(0, 4096) == b"line 1\n"
@@ -185,7 +205,7 @@ async def test_read_ahead_sees_a_growing_file_after_the_short_block_expires(nurs
 
 async def test_read_ahead_reports_errors_and_recovers(nursery):
     file = FakeFile(b"x" * 100)
-    reader = ReadAhead(file.fetch, nursery)
+    reader = ReadAhead(file.stream, nursery)
     file.fail = True
     with pytest.raises(FsUnavailable):
         await reader.read(0, 10)
@@ -195,7 +215,7 @@ async def test_read_ahead_reports_errors_and_recovers(nursery):
 
 async def test_read_ahead_invalidate_cancels_prefetches(nursery):
     file = FakeFile(b"y" * (3 * BLOCK_SIZE))
-    reader = ReadAhead(file.fetch, nursery)
+    reader = ReadAhead(file.stream, nursery)
     assert await reader.read(0, 10) == b"y" * 10
     reader.invalidate()
     file.data[BLOCK_SIZE : BLOCK_SIZE + 1] = b"z"
@@ -264,7 +284,8 @@ def test_paths_are_encoded_per_component():
 
 def test_a_block_serves_pieces_across_chunks():
     block = Block(0)
-    block.set_chunks([b"abc", b"", b"defg", b"h"])
+    for chunk in (b"abc", b"", b"defg", b"h"):
+        block.append(chunk)
     assert block.size == 8
     assert block.piece(0, 3) == b"abc"
     assert block.piece(1, 5) == b"bcdef"

@@ -14,7 +14,7 @@ service is down, and httpx's pool reconnects by itself once it is back.
 import contextlib
 import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -137,28 +137,33 @@ class FileSystem:
 
     async def read(self, path: str, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes from ``offset``; fewer at the end of the file, none past it."""
-        return b"".join(await self.read_chunks(path, offset, size))
+        async with contextlib.aclosing(self.read_stream(path, offset, size)) as chunks:
+            return b"".join([chunk async for chunk in chunks])
 
-    async def read_chunks(self, path: str, offset: int, size: int) -> list[bytes]:
-        """:meth:`read` as the pieces the network delivered (no copy into one buffer)."""
+    async def read_stream(self, path: str, offset: int, size: int) -> AsyncGenerator[bytes, None]:
+        """:meth:`read` as the pieces arrive from the network (close it with ``aclosing``)."""
         if size <= 0:
-            return []
+            return
         headers = {"Range": f"bytes={offset}-{offset + size - 1}"}
         answer = await self._send("GET", self.url("data", path), headers=headers, stream=True)
         try:
             if answer.status_code == 416:
-                return []
+                return
             if answer.status_code not in (200, 206):
                 await answer.aread()
                 raise error_of(answer)
-            chunks = [chunk async for chunk in answer.aiter_raw()]
+            skip = offset if answer.status_code == 200 else 0  # a server that ignored the range
+            async for chunk in answer.aiter_raw():
+                if skip:
+                    chunk, skip = chunk[skip:], max(0, skip - len(chunk))
+                yield chunk[:size]
+                size -= len(chunk)
+                if size <= 0:
+                    return
         except httpx.TransportError as error:
             raise FsUnavailable(f"connection to the service lost: {error!r}") from None
         finally:
             await answer.aclose()
-        if answer.status_code == 200:  # the whole file: a server that ignored the range
-            return [b"".join(chunks)[offset : offset + size]]
-        return chunks
 
     async def write(self, path: str, offset: int, data: bytes) -> int:
         """Write ``data`` at ``offset`` of an existing file; return the file's size after."""
