@@ -187,6 +187,10 @@ async def test_refusals_before_any_worker_is_reached(service, users, anon):
         assert status == 400
         assert message in text, context
     assert (await refusal(exec_route + "%7Bnot%20json"))[0] == 400
+    assert await refusal("no/such/websocket") == (
+        404,
+        "No such route: WEBSOCKET /no/such/websocket",
+    )
     with pytest.raises(ClientError) as refused:
         await exec_command(connection, job, 0, ["ls"], interactive=False, stdin=stdin_of(b""))
     assert refused.value.message == "Worker not active"

@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from quart import Response, request
+from quart import Response, has_websocket_context, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -39,10 +39,11 @@ def create_app(services: Services) -> QuartTrio:
     @app.errorhandler(HTTPException)
     async def render_http_error(error: HTTPException) -> tuple[dict[str, Any], int]:
         status = error.code or 500
+        method, path = _method_and_path()
         if status == 404:
-            message = f"No such route: {request.method} {request.path}"
+            message = f"No such route: {method} {path}"
         elif status == 405:
-            message = f"Method {request.method} not allowed on {request.path}"
+            message = f"Method {method} not allowed on {path}"
         elif status == 413:
             message = f"Request body larger than {services.config.max_body_size} bytes"
         else:
@@ -51,7 +52,8 @@ def create_app(services: Services) -> QuartTrio:
 
     @app.errorhandler(Exception)
     async def render_unexpected(error: Exception) -> tuple[dict[str, Any], int]:
-        log.error("Unhandled error in %s %s", request.method, request.path, exc_info=error)
+        method, path = _method_and_path()
+        log.error("Unhandled error in %s %s", method, path, exc_info=error)
         return {"message": "Internal error; the service log has the details"}, 500
 
     if services.config.debug_http:
@@ -78,6 +80,13 @@ def create_app(services: Services) -> QuartTrio:
         return response
 
     return app
+
+
+def _method_and_path() -> tuple[str, str]:
+    """What was asked, for messages: an HTTP request or a websocket upgrade."""
+    if has_websocket_context():
+        return "WEBSOCKET", websocket.path
+    return request.method, request.path
 
 
 def route_specs(app: QuartTrio) -> list[RouteSpec]:
