@@ -72,6 +72,30 @@ def test_missing_secret_file_stops_start_up(tmp_path):
     )
 
 
+def test_empty_secret_file_stops_start_up(tmp_path):
+    (tmp_path / "secret").write_text("")
+    conf = write_config(tmp_path, f"tokenSecretPath: {tmp_path / 'secret'}\n")
+    result = run_serve(conf)
+    assert result.returncode == 2
+    assert "tokenSecretPath:" in result.stderr
+    assert "is empty" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_corrupt_database_stops_start_up_and_stays_as_it_was(tmp_path, secret_file):
+    garbage = bytes(range(256)) * 40
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "snakepit.db").write_bytes(garbage)
+    conf = write_config(tmp_path, base_config(tmp_path, secret_file))
+    result = run_serve(conf)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "cannot open database" in result.stderr
+    assert "file is not a database" in result.stderr
+    assert (tmp_path / "root" / "snakepit.db").read_bytes() == garbage
+
+
 def test_missing_config_file(tmp_path):
     result = run_serve(tmp_path / "nothing.conf")
     assert result.returncode == 2
