@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,14 @@ class Config:
     worker_profiles: tuple[str, ...] = ("default",)
     #: Node id in the names of pit daemons (``sp-<headNode>-<pit>-d``) on the head's LXD.
     head_node: str = "head"
+    #: The service's own TLS certificate (PEM, chain first) and key: it then serves HTTPS.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def serves_tls(self) -> bool:
+        """Whether the service speaks HTTPS itself (``tlsCert`` and ``tlsKey`` are set)."""
+        return bool(self.tls_cert and self.tls_key)
 
     @property
     def data_root(self) -> Path:
@@ -189,6 +198,8 @@ KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "shutdownTimeout": ("shutdown_timeout_s", _duration),
     "headNode": ("head_node", _node_id),
     "workerProfiles": ("worker_profiles", lambda value: tuple(_string_list(value))),
+    "tlsCert": ("tls_cert", _optional_string),
+    "tlsKey": ("tls_key", _optional_string),
 }
 
 #: Environment variables that override a key, as in the published service.
@@ -206,9 +217,16 @@ _PATH_FIELDS = (
     "lxd_server_cert",
     "mount_root",
     "database",
+    "tls_cert",
+    "tls_key",
 )
 #: Files that must be readable at start-up when they are configured.
-_REQUIRED_FILES = {"clientKey": "client_key", "clientCert": "client_cert"}
+_REQUIRED_FILES = {
+    "clientKey": "client_key",
+    "clientCert": "client_cert",
+    "tlsCert": "tls_cert",
+    "tlsKey": "tls_key",
+}
 
 
 def config_from_mapping(
@@ -248,7 +266,23 @@ def config_from_mapping(
             raise ConfigError(f"{key}: cannot read {fields[name]}")
     if bool(fields.get("client_key")) != bool(fields.get("client_cert")):
         raise ConfigError("clientCert and clientKey: give both or neither")
+    if bool(fields.get("tls_cert")) != bool(fields.get("tls_key")):
+        raise ConfigError("tlsCert and tlsKey: give both or neither")
+    if fields.get("tls_cert"):
+        _check_tls_pair(fields["tls_cert"], fields["tls_key"])
     return Config(**fields), warnings
+
+
+def _check_tls_pair(cert: str, key: str) -> None:
+    """Load the service's certificate and key as hypercorn will, so a bad pair stops start-up
+    with one line instead of a traceback from the server."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        # An empty passphrase: an encrypted key fails here instead of prompting on a terminal.
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except (ssl.SSLError, ValueError) as error:
+        reason = getattr(error, "reason", None) or str(error)
+        raise ConfigError(f"tlsCert and tlsKey: cannot load {cert} with {key}: {reason}") from None
 
 
 def _read_secret(path: str | None) -> bytes:

@@ -60,7 +60,8 @@ def service_url(config: Config) -> str:
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{config.port}"
+    scheme = "https" if config.serves_tls else "http"
+    return f"{scheme}://{host}:{config.port}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,11 @@ def hypercorn_config(config: Config) -> hypercorn.config.Config:
     hyper.errorlog = logging.getLogger("hypercorn.error")
     hyper.keep_alive_timeout = 75
     hyper.backlog = 1024
+    if config.serves_tls:  # HTTPS on the same bind; plain HTTP there fails the handshake
+        hyper.certfile = config.tls_cert
+        hyper.keyfile = config.tls_key
+        # HTTP/1.1 only, as over plain HTTP: the published client and our own speak nothing else.
+        hyper.alpn_protocols = ["http/1.1"]
     return hyper
 
 
