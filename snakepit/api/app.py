@@ -7,7 +7,7 @@ from quart import Response, has_websocket_context, request, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from snakepit.api import aliases, files, groups, hello, instances, jobs, nodes, users
+from snakepit.api import aliases, docs, files, groups, hello, instances, jobs, nodes, users
 from snakepit.api.requests import read_body
 from snakepit.api.routing import RouteSpec
 from snakepit.errors import ApiError
@@ -16,7 +16,7 @@ from snakepit.services import Services
 log = logging.getLogger("snakepit.http")
 
 #: The route families; each module has ``create_routes(services) -> Routes``.
-ROUTE_MODULES = (hello, users, groups, aliases, nodes, jobs, files, instances)
+ROUTE_MODULES = (hello, docs, users, groups, aliases, nodes, jobs, files, instances)
 
 
 def create_app(services: Services) -> QuartTrio:
