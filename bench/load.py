@@ -595,6 +595,8 @@ class MixPhase:
     server_cpu_s: float
     machine_busy_s: float
     machine_steal_s: float
+    #: Time the service's event loop thread was runnable but waited for a CPU.
+    run_queue_wait_s: float
 
     @property
     def elapsed_s(self) -> float:
@@ -624,6 +626,10 @@ class MixPhase:
             "loadgen_pct": 100 * gen / elapsed,
             "other_pct": max(0.0, 100 * (self.machine_busy_s - self.server_cpu_s - gen) / elapsed),
             "steal_pct": 100 * self.machine_steal_s / elapsed,
+            "event_loop_cpu_wait_pct": 100 * self.run_queue_wait_s / elapsed,
+            "server_ms_per_status": 1000 * self.server_cpu_s / len(self.result["status_ms"])
+            if self.result["status_ms"]
+            else math.nan,
         }
 
 
@@ -648,7 +654,7 @@ def run_mix(
     command = [sys.executable, str(Path(__file__).resolve()), "_loadgen"]
     command.append(json.dumps(dataclasses.asdict(spec)))
     limit = spec.warmup_s + spec.duration_s + spec.drain_s + spec.timeout_s + 30
-    samples: dict[str, tuple[float, float, float]] = {}
+    samples: dict[str, tuple[float, float, float, float]] = {}
     lines: list[str] = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as generator:
         watchdog = threading.Timer(limit, generator.kill)
@@ -661,6 +667,7 @@ def run_mix(
                     samples[line] = (
                         api_bench.cpu_seconds(service.pid),
                         *api_bench.machine_cpu_seconds(),
+                        run_queue_wait_s(service.pid),
                     )
                     on_window(line)
                 else:
@@ -677,9 +684,20 @@ def run_mix(
         )
     if service.process.poll() is not None:
         raise api_bench.BenchError(f"the service exited during {name}\n{service.log_tail()}")
-    (cpu0, busy0, steal0), (cpu1, busy1, steal1) = samples["measuring"], samples["stopped"]
+    (cpu0, busy0, steal0, wait0), (cpu1, busy1, steal1, wait1) = (
+        samples["measuring"],
+        samples["stopped"],
+    )
     result = json.loads(lines[-1])
-    return MixPhase(name, spec, result, cpu1 - cpu0, busy1 - busy0, steal1 - steal0)
+    return MixPhase(name, spec, result, cpu1 - cpu0, busy1 - busy0, steal1 - steal0, wait1 - wait0)
+
+
+def run_queue_wait_s(pid: int) -> float:
+    """How long the service's main thread (trio's) has waited for a CPU while runnable."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return math.nan
 
 
 @dataclasses.dataclass
@@ -778,7 +796,8 @@ def format_table(report: Report) -> str:
     def cpu(split: dict[str, float]) -> str:
         return (
             f"srv {split['server_pct']:.0f}%, gen {split['loadgen_pct']:.0f}%, "
-            f"other {split['other_pct']:.0f}%, steal {split['steal_pct']:.0f}%"
+            f"other {split['other_pct']:.0f}%, steal {split['steal_pct']:.0f}%; the service's "
+            f"event loop waited for a CPU {split['event_loop_cpu_wait_pct']:.0f}% of the time"
         )
 
     def ms(figures: dict[str, float]) -> str:
@@ -798,7 +817,8 @@ def format_table(report: Report) -> str:
         "done logs)",
         "",
         f"GET /jobs/status alone    p50/p99/max {ms(data['status_alone_ms'])}, "
-        f"{data['status_alone_per_s']:.0f}/s; CPU {cpu(data['cpu_alone'])}",
+        f"{data['status_alone_per_s']:.0f}/s; CPU {cpu(data['cpu_alone'])}, "
+        f"{data['cpu_alone']['server_ms_per_status']:.1f} ms of service CPU per call",
         f"GET /jobs/status loaded   p50/p99/max {ms(data['status_loaded_ms'])}, "
         f"{data['status_loaded_per_s']:.0f}/s",
         f"  loaded / alone          p50 {ratio['p50']:.1f}x, p99 {ratio['p99']:.1f}x, "
