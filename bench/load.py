@@ -836,7 +836,8 @@ def format_table(report: Report) -> str:
         "  the bench's log appender and memory sampler included; steal = hypervisor)",
         f"service RSS               before {memory['before']:.1f} MB, window start "
         f"{memory['window_start']:.1f}, end {memory['window_end']:.1f}, max "
-        f"{memory['window_max']:.1f} MB ({data['rss_growth']:+.1%} over the window)",
+        f"{memory['window_max']:.1f}, after the load {memory['after']:.1f} MB "
+        f"({data['rss_growth']:+.1%} over the window)",
         f"jobs in the database      {jobs['in_database']} = {jobs['written']} written by the bench "
         f"+ 1 pre-check + {jobs['answered']} submissions answered: "
         + ("OK" if report.consistent() else "MISMATCH"),
