@@ -142,9 +142,9 @@ class ReadAhead:
         self._scopes.clear()
 
     def _read_ahead(self, current: int) -> None:
-        """Keep at least half the window requested beyond block ``current``, a window at a time."""
+        """Keep at least a window requested beyond block ``current``, a window at a time."""
         start = max(self._ahead_until, current + 1)
-        if start - (current + 1) <= self._window // 2:
+        if start - (current + 1) <= self._window:
             self._request(start, self._window, ahead=True)
             self._ahead_until = start + self._window
 
@@ -189,7 +189,8 @@ class ReadAhead:
                 self._blocks.pop(index, None)
                 self._request(index, 1)
                 block = self._blocks[index]
-            await block.ready.wait()
+            if not block.ready.is_set():  # Event.wait() would yield to the scheduler anyway
+                await block.ready.wait()
             if block.cancelled:
                 continue  # stopped by invalidate(): ask again
             if block.error is not None:
@@ -199,7 +200,7 @@ class ReadAhead:
     def _usable(self, block: Block) -> bool:
         if block.error is not None or block.cancelled:
             return False
-        return not (block.is_short() and self.clock() - block.fetched_at > SHORT_BLOCK_TTL_S)
+        return not block.is_short() or self.clock() - block.fetched_at <= SHORT_BLOCK_TTL_S
 
     async def _fetch(self, run: list[Block]) -> None:
         # Failures are kept in the blocks and raised in the reading operation, whose
@@ -242,11 +243,13 @@ class ReadAhead:
         block.ready.set()
 
     def _evict(self, current: int) -> None:
-        if len(self._blocks) <= KEEP_BLOCKS:
-            return
+        """Keep :data:`KEEP_BLOCKS`: drop the blocks farthest behind the reader first, then the
+        farthest ahead of it."""
+        if len(self._blocks) <= KEEP_BLOCKS + MAX_RUN_BLOCKS:
+            return  # sorting on every read costs more than a few blocks kept a little longer
         done = sorted(
             (block for block in self._blocks.values() if block.ready.is_set()),
-            key=lambda block: abs(block.index - current),
+            key=lambda block: (block.index < current, abs(block.index - current)),
         )
         while len(self._blocks) > KEEP_BLOCKS and done:
             del self._blocks[done.pop().index]

@@ -152,12 +152,16 @@ class FileSystem:
             if answer.status_code not in (200, 206):
                 await answer.aread()
                 raise error_of(answer)
-            skip = offset if answer.status_code == 200 else 0  # a server that ignored the range
+            if answer.status_code == 206:
+                async for chunk in answer.aiter_raw():  # to the end: the connection is reused
+                    yield chunk
+                return
+            skip = offset  # a server that ignored the range sends the whole file
             async for chunk in answer.aiter_raw():
-                if skip:
-                    chunk, skip = chunk[skip:], max(0, skip - len(chunk))
-                yield chunk[:size]
-                size -= len(chunk)
+                piece = chunk[skip:]
+                skip = max(0, skip - len(chunk))
+                yield piece[:size]
+                size -= len(piece)
                 if size <= 0:
                     return
         except httpx.TransportError as error:
