@@ -117,3 +117,13 @@ async def test_log_is_followed_until_the_job_is_done_without_losing_the_end(user
             async for chunk in chunks:
                 received += chunk
     assert bytes(received) == b"first\nsecond\nlast\n"
+
+
+def test_no_response_deadline_cuts_a_followed_log(make_config):
+    """Quart's default RESPONSE_TIMEOUT (60 s) ended every `pit log -f` after a minute (found
+    by bench/load.py); a stream now lasts until the job ends or the client goes away."""
+    from snakepit.api import create_app
+    from snakepit.services import Services
+
+    app = create_app(Services.build(make_config(), database=None))  # type: ignore[arg-type]
+    assert app.config["RESPONSE_TIMEOUT"] is None

@@ -24,6 +24,9 @@ def create_app(services: Services) -> QuartTrio:
     app = QuartTrio("snakepit")
     app.config["MAX_CONTENT_LENGTH"] = services.config.max_body_size
     app.config["BODY_TIMEOUT"] = 60
+    # Quart ends a response body after RESPONSE_TIMEOUT (60 s): a followed log (`pit log -f`)
+    # or a large download takes as long as it takes. Clients that go away end theirs.
+    app.config["RESPONSE_TIMEOUT"] = None
     app.config["JSON_SORT_KEYS"] = False
     specs: list[RouteSpec] = []
     for module in ROUTE_MODULES:

@@ -276,6 +276,8 @@ class JobRunner:
             max_start_s=config.max_start_duration_s,
             poll_interval_s=config.poll_interval_s,
             sample_interval_s=max(config.poll_interval_s, MIN_SAMPLE_INTERVAL_S),
+            # Containers go in parallel: removing one is a stop and a delete.
+            teardown_s=2 * config.container_timeout_s,
         )
         outcome: PitOutcome | None = None
         failure = None

@@ -11,6 +11,7 @@ import secrets
 import trio
 
 from lxd import ImageServer, Lxd, LxdError
+from lxd.transport import describe
 from snakepit.config import Config
 
 #: Image the probe runs in: the worker image, which carries the GPU tools of the cluster.
@@ -65,8 +66,10 @@ async def discover_gpus(
             await lxd.instances.start(name)
         with trio.fail_after(config.lxd_timeout_s):
             result = await lxd.exec.run(name, ["sh", "-c", PROBE_SCRIPT])
-    except (LxdError, trio.TooSlowError) as error:
-        raise DiscoveryFailed(f"probe container on {node_id}: {error or 'timed out'}") from None
+    except LxdError as error:
+        raise DiscoveryFailed(f"probe container on {node_id}: {describe(error)}") from None
+    except trio.TooSlowError:
+        raise DiscoveryFailed(f"probe container on {node_id}: it took too long") from None
     finally:
         with (
             trio.CancelScope(shield=True),
