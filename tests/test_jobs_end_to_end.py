@@ -124,6 +124,23 @@ async def test_stopping_a_running_job_removes_its_pit(cluster):
     assert await pit_containers(job) == []
 
 
+async def test_stopping_a_starting_job_removes_what_was_made(cluster):
+    _, alice = cluster
+    answer = await alice.post("/jobs", json={"clusterRequest": "[]", "script": "sleep 600"})
+    job = answer.json()["id"]
+    with trio.fail_after(60):
+        while True:
+            if (await alice.get(f"/jobs/{job}")).json()["state"] == JobState.STARTING:
+                break
+            await trio.sleep(0.01)  # polling closely: the start takes about two seconds
+    assert (await alice.post(f"/jobs/{job}/stop")).status_code == 200
+    detail = await wait_for(alice, job, {JobState.DONE}, deadline_s=120)
+    states = [change["state"] for change in detail["stateChanges"]]
+    assert states[-3:] == [JobState.STOPPING, JobState.CLEANING, JobState.DONE]
+    assert "Stopped by user alice" in [change["reason"] for change in detail["stateChanges"]]
+    assert await pit_containers(job) == []
+
+
 async def test_a_restarted_service_attaches_to_the_running_pit(cluster, nursery):
     service, alice = cluster
     script = 'for i in $(seq 1 150); do echo "line $i"; sleep 0.1; done; '

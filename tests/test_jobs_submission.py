@@ -224,6 +224,24 @@ async def test_stop_a_job_while_it_is_being_prepared(lab, silent_git_server):
     assert states[-3:] == [JobState.STOPPING, JobState.CLEANING, JobState.DONE]
 
 
+async def test_stop_a_new_job_that_waits_for_a_preparation_slot(lab, silent_git_server):
+    """maxParallelPrep (2) jobs hang in preparation; the third stays NEW until stopped."""
+    _, _, alice = lab
+    body = {"clusterRequest": "[]", "origin": silent_git_server}
+    busy = [(await alice.post("/jobs", json=body)).json()["id"] for _ in range(2)]
+    for job in busy:
+        await wait_for_state(alice, job, JobState.PREPARING)
+    queued = (await alice.post("/jobs", json=body)).json()["id"]
+    assert (await alice.get(f"/jobs/{queued}")).json()["state"] == JobState.NEW
+    assert (await alice.post(f"/jobs/{queued}/stop")).status_code == 200
+    detail = await wait_for_state(alice, queued, JobState.DONE)
+    assert [change["state"] for change in detail["stateChanges"]] == [JobState.NEW, JobState.DONE]
+    assert detail["stateChanges"][-1]["reason"] == "Stopped by user alice"
+    for job in busy:
+        assert (await alice.post(f"/jobs/{job}/stop")).status_code == 200
+        await wait_for_state(alice, job, JobState.DONE)
+
+
 async def test_preparation_time_is_limited(nursery, make_config, silent_git_server):
     service = await start_service(
         nursery, make_config(originSchemes=["git"], maxPrepDuration="1s", pollInterval="100ms")
