@@ -51,7 +51,9 @@ async def tls_service(nursery, make_config, tls_pair):
     await running.stop()
 
 
-async def test_service_answers_over_verified_tls_and_refuses_plain_http(tls_service, tls_pair):
+async def test_service_answers_over_verified_tls_and_refuses_plain_http(
+    tls_service, tls_pair, caplog
+):
     cert, _ = tls_pair
     url = tls_service.url
     assert url.startswith("https://127.0.0.1:")
@@ -61,6 +63,7 @@ async def test_service_answers_over_verified_tls_and_refuses_plain_http(tls_serv
         client.headers["X-Auth-Token"] = token
         assert (await client.get("/users/~")).json()["id"] == "root"
     # Plain HTTP on the same port: the handshake fails, no answer, no clear text.
+    caplog.clear()
     plain = url.replace("https://", "http://")
     async with httpx.AsyncClient(base_url=plain, timeout=10) as client:
         with pytest.raises(httpx.TransportError):
@@ -70,7 +73,8 @@ async def test_service_answers_over_verified_tls_and_refuses_plain_http(tls_serv
         with pytest.raises(httpx.ConnectError) as refused:
             await client.get("/hello")
         assert "CERTIFICATE_VERIFY_FAILED" in causes(refused.value)
-    # None of that hurt the service.
+    # None of that hurt the service, nor made it log a problem.
+    assert [record.getMessage() for record in caplog.records if record.levelno >= 30] == []
     async with httpx.AsyncClient(base_url=url, verify=pinned(cert), timeout=10) as client:
         assert (await client.get("/hello")).text == "Here I am"
 
