@@ -327,7 +327,9 @@ class Operations(pyfuse3.Operations):
         async def store(offset: int, data: bytes) -> int:
             return await self.client.write(self.inodes.path(inode), offset, data)
 
-        file = OpenFile(inode, ReadAhead(stream, self.nursery), WriteBehind(store))
+        attr = self.cache.attrs.get(inode)
+        reader = ReadAhead(stream, self.nursery, size_hint=attr.size if attr else None)
+        file = OpenFile(inode, reader, WriteBehind(store))
         return pyfuse3.FileInfo(fh=self.handles.add_file(file), keep_cache=False)
 
     async def _flush_file(self, file: OpenFile) -> None:

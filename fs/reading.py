@@ -82,14 +82,21 @@ class ReadAhead:
     Args:
         stream: ``stream(offset, size)`` reads a range from the service (FsError on failure).
         nursery: Where fetches run; they end with the nursery or :meth:`close`.
+        size_hint: The file's size when it was opened, if known: read-ahead stops there (a
+            small file costs one request), until a read goes past it (the file grew).
         clock: Seconds, for the lifetime of short blocks (``time.monotonic``).
     """
 
     def __init__(
-        self, stream: Stream, nursery: trio.Nursery, clock: Callable[[], float] = time.monotonic
+        self,
+        stream: Stream,
+        nursery: trio.Nursery,
+        size_hint: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream
         self.nursery = nursery
+        self.size_hint = size_hint
         self.clock = clock
         self._blocks: dict[int, Block] = {}
         self._next_offset = 0
@@ -108,6 +115,8 @@ class ReadAhead:
         if size <= 0:
             return b""
         first, last = offset // BLOCK_SIZE, (offset + size - 1) // BLOCK_SIZE
+        if self.size_hint is not None and offset >= self.size_hint:
+            self.size_hint = None
         self._request(first, last - first + 1)
         # Concurrent FUSE reads may arrive slightly out of order: near the expected offset
         # still counts as sequential.
@@ -145,15 +154,20 @@ class ReadAhead:
         """Keep at least a window requested beyond block ``current``, a window at a time."""
         start = max(self._ahead_until, current + 1)
         if start - (current + 1) <= self._window:
-            self._request(start, self._window, ahead=True)
-            self._ahead_until = start + self._window
+            self._ahead_until = self._request(start, self._window, ahead=True)
 
-    def _request(self, first: int, count: int, *, ahead: bool = False) -> None:
+    def _request(self, first: int, count: int, *, ahead: bool = False) -> int:
         """Fetch the missing blocks among ``first`` .. ``first + count - 1``, one request per
-        run of consecutive missing blocks; read-ahead stops at the known end of the file."""
+        run of consecutive missing blocks; read-ahead stops at the known end of the file.
+
+        Returns:
+            The first block after those covered.
+        """
         run: list[Block] = []
-        for index in range(first, first + count):
+        end = first + count
+        for index in range(first, end):
             if ahead and self._past_end(index):
+                end = index
                 break
             block = self._blocks.get(index)
             if block is not None and not (block.ready.is_set() and not self._usable(block)):
@@ -167,8 +181,11 @@ class ReadAhead:
                 self._start(run)
                 run = []
         self._start(run)
+        return end
 
     def _past_end(self, index: int) -> bool:
+        if self.size_hint is not None and index * BLOCK_SIZE >= self.size_hint:
+            return True
         previous = self._blocks.get(index - 1)
         return (
             previous is not None

@@ -180,6 +180,18 @@ async def test_read_ahead_fetches_growing_runs_for_a_sequential_reader(nursery):
     assert len(fetched) <= 7
 
 
+async def test_read_ahead_stops_at_the_size_known_at_open(nursery):
+    file = FakeFile(b"small file\n" * 100)
+    reader = ReadAhead(file.stream, nursery, size_hint=1100)
+    assert await reader.read(0, 128 * 1024) == b"small file\n" * 100
+    assert file.requests == [(0, BLOCK_SIZE)]
+    file.data += b"z" * (3 * BLOCK_SIZE)  # it grew: reading past the hint reads ahead again
+    reader = ReadAhead(file.stream, nursery, size_hint=1100)
+    assert len(await reader.read(0, BLOCK_SIZE)) == BLOCK_SIZE
+    assert len(await reader.read(BLOCK_SIZE, BLOCK_SIZE)) == BLOCK_SIZE
+    assert 2 * BLOCK_SIZE in [offset for offset, _ in file.requests]  # read ahead
+
+
 async def test_read_ahead_fetches_one_block_for_a_random_read(nursery):
     content = os.urandom(20 * BLOCK_SIZE)
     file = FakeFile(content)
@@ -195,7 +207,7 @@ async def test_read_ahead_fetches_one_block_for_a_random_read(nursery):
 async def test_read_ahead_sees_a_growing_file_after_the_short_block_expires(nursery):
     clock = Clock()
     file = FakeFile(b"line 1\n")
-    reader = ReadAhead(file.stream, nursery, clock)
+    reader = ReadAhead(file.stream, nursery, clock=clock)
     assert await reader.read(0, 4096) == b"line 1\n"
     file.data += b"line 2\n"
     assert await reader.read(0, 4096) == b"line 1\n"
