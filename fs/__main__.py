@@ -33,6 +33,8 @@ def main(argv: list[str]) -> int:
     except MountError as error:
         print(f"Command failed: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before the filesystem was mounted
+        return 130
     return 0
 
 

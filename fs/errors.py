@@ -40,8 +40,8 @@ def fuse_errors(op: str, inode: int | None) -> Iterator[None]:
     except pyfuse3.FUSEError:
         raise
     except FsError as error:
-        if error.errno_name == "EIO":
-            log.warning("%s(%s): %s", op, inode, error.message)
+        if error.errno_name == "EIO":  # info, not warning: a service that is down fails every op
+            log.info("%s(%s): %s", op, inode, error.message)
         raise pyfuse3.FUSEError(errno_of(error.errno_name)) from None
     except OSError as error:
         raise pyfuse3.FUSEError(error.errno or errno.EIO) from None
