@@ -94,3 +94,16 @@ async def test_a_killed_mount_does_not_block_the_next_mount(users, service, tmp_
         assert not await on_mount(os.path.ismount, mountpoint)
     finally:
         await on_mount(force_unmount, mountpoint)
+
+
+async def test_sigterm_uploads_what_open_files_have_buffered(users, service, tmp_path):
+    token = str(users.alice.headers["X-Auth-Token"])
+    home = service.config.data_root / "home" / "alice"
+    data = os.urandom(3 * 1024 * 1024 + 17)  # below the upload threshold: still buffered
+    async with mounted(service.url, token, "home", tmp_path / "mnt") as mount:
+        handle = await on_mount(open, mount.path / "unclosed.bin", "wb", 0)
+        await on_mount(handle.write, data)
+        assert (home / "unclosed.bin").stat().st_size == 0
+        assert await mount.stop(signal.SIGTERM) == 0
+        assert (home / "unclosed.bin").read_bytes() == data
+        await on_mount(errno_of, handle.close)  # the mount is gone: whatever close says
