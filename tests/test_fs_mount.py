@@ -301,3 +301,31 @@ async def test_bad_domains_and_mountpoints_are_refused(users, service, tmp_path)
             await start_mount(service.url, token, domain, target)
         assert refused.value.status == 1
         assert message in refused.value.stderr, refused.value.stderr
+
+
+async def test_random_reads_and_parallel_readers_see_the_right_bytes(users, service, tmp_path):
+    home = service.config.data_root / "home" / "alice"
+    content = os.urandom(12 * 1024 * 1024 + 999)
+    (home / "data.bin").write_bytes(content)
+    async with mounted(service.url, token_of(users.alice), "home", tmp_path / "mnt") as mount:
+        target = mount.path / "data.bin"
+
+        def read_at(offsets: list[int], size: int) -> bool:
+            with target.open("rb") as file:
+                for offset in offsets:
+                    file.seek(offset)
+                    if file.read(size) != content[offset : offset + size]:
+                        return False
+            return True
+
+        offsets = [len(content) - 10, 5, 7 * 1024 * 1024 - 3, 1024 * 1024, 0, 11 * 1024 * 1024]
+        assert await on_mount(read_at, offsets, 4096)
+        results = []
+
+        async def whole_file() -> None:
+            results.append(await on_mount(sha256_of, target))
+
+        async with trio.open_nursery() as readers:
+            for _ in range(3):
+                readers.start_soon(whole_file)
+        assert results == [hashlib.sha256(content).hexdigest()] * 3
