@@ -55,6 +55,15 @@ MAX_INT64 = 2**63 - 1
 Operation = Callable[["FileRoutes", Domain, tuple[str, ...]], Awaitable[Any]]
 
 
+
+async def read_fields(fields: dict[str, Field]) -> dict[str, Any]:
+    """The JSON body, as :func:`read_json` reads it; a refusal carries ``errno`` EINVAL like
+    every other answer of the file API."""
+    try:
+        return await read_json(fields)
+    except BadRequest as error:
+        raise BadRequest(error.message, extra={"errno": "EINVAL", **error.extra}) from None
+
 class FileRoutes:
     """The request-level half of each file operation."""
 
@@ -107,27 +116,27 @@ class FileRoutes:
         return {"size": size}
 
     async def create(self, domain: Domain, parts: tuple[str, ...]) -> Any:
-        body = await read_json({"mode": Field(int), "exclusive": Field(bool)})
+        body = await read_fields({"mode": Field(int), "exclusive": Field(bool)})
         mode = permission_bits(body)
         exclusive = body.get("exclusive", True)
         return await self.files.run(fileops.create, domain, parts, mode, exclusive)
 
     async def mkdir(self, domain: Domain, parts: tuple[str, ...]) -> Any:
-        mode = permission_bits(await read_json({"mode": Field(int)}))
+        mode = permission_bits(await read_fields({"mode": Field(int)}))
         return await self.files.run(fileops.mkdir, domain, parts, mode)
 
     async def unlink(self, domain: Domain, parts: tuple[str, ...]) -> Any:
-        await read_json({})
+        await read_fields({})
         await self.files.run(fileops.unlink, domain, parts)
         return {}
 
     async def rmdir(self, domain: Domain, parts: tuple[str, ...]) -> Any:
-        await read_json({})
+        await read_fields({})
         await self.files.run(fileops.rmdir, domain, parts)
         return {}
 
     async def rename(self, domain: Domain, parts: tuple[str, ...]) -> Any:
-        body = await read_json(
+        body = await read_fields(
             {"to": Field(str, required=True, max_length=4096), "noReplace": Field(bool)}
         )
         to = split_path(body["to"])
@@ -136,7 +145,7 @@ class FileRoutes:
 
     async def set_attr(self, domain: Domain, parts: tuple[str, ...]) -> Any:
         fields = ("size", "mode", "atimeNs", "mtimeNs")
-        body = await read_json({name: Field(int) for name in fields})
+        body = await read_fields({name: Field(int) for name in fields})
         changes = {name: int(value) for name, value in body.items()}
         for name, value in changes.items():
             if value > MAX_INT64:
@@ -163,7 +172,7 @@ class FileRoutes:
     async def simple_put(self, domain: Domain, parts: tuple[str, ...], aspect: str) -> Any:
         domain.check(Right.WRITE, "/".join(parts))
         if aspect == "stats":
-            body = await read_json({"type": Field(str, required=True), "size": Field(int)})
+            body = await read_fields({"type": Field(str, required=True), "size": Field(int)})
             if body["type"] == "file":
                 size = int(body.get("size", 0))
                 await self.files.run(simplefs.put_file, domain, parts, size)
@@ -183,7 +192,7 @@ class FileRoutes:
         domain.check(Right.WRITE, "/".join(parts))
         if aspect != "stats":
             raise BadRequest(f"Deleting works on the stats aspect, not {aspect!r}")
-        await read_json({})
+        await read_fields({})
         await self.files.run(simplefs.delete, domain, parts)
         return "", 200
 
