@@ -55,7 +55,6 @@ MAX_INT64 = 2**63 - 1
 Operation = Callable[["FileRoutes", Domain, tuple[str, ...]], Awaitable[Any]]
 
 
-
 async def read_fields(fields: dict[str, Field]) -> dict[str, Any]:
     """The JSON body, as :func:`read_json` reads it; a refusal carries ``errno`` EINVAL like
     every other answer of the file API."""
@@ -63,6 +62,7 @@ async def read_fields(fields: dict[str, Field]) -> dict[str, Any]:
         return await read_json(fields)
     except BadRequest as error:
         raise BadRequest(error.message, extra={"errno": "EINVAL", **error.extra}) from None
+
 
 class FileRoutes:
     """The request-level half of each file operation."""
