@@ -18,16 +18,14 @@ import pytest
 import trio
 import trio.testing
 
-from lxd import open_lxd
-from lxd.certificates import fingerprint
 from snakepit.client import Connection
 from snakepit.client.channels import FrameReader, exec_command, forward_ports, frame
 from snakepit.client.channels import _terminal_size as terminal_size
 from snakepit.client.errors import ClientError
 from snakepit.client.websocket import open_service_websocket
 from snakepit.jobs.states import JobState
-from tests.conftest import insert_job_directly, register, start_service
-from tests.lxd_fixtures import HTTPS_ENDPOINT, SERVER_CERT, UNIX_SOCKET, make_certificate
+from tests.conftest import insert_job_directly, register
+from tests.lxd_service import open_lxd_service
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORWARDER = os.path.join(REPOSITORY, "images", "snakepit-worker", "files", "snakepit-forward")
@@ -212,54 +210,23 @@ async def test_refusals_before_any_worker_is_reached(service, users, anon):
 @pytest.fixture
 async def running_job(nursery, make_config, tmp_path):
     """A service with the local LXD as its node, and a job of alice's running ``sleep 600``."""
-    identity = make_certificate(tmp_path / "identity", f"snakepit-exec-{os.getpid()}")
-    service = await start_service(
-        nursery,
-        make_config(
-            clientCert=str(identity.cert),
-            clientKey=str(identity.key),
-            lxdServerCert=str(SERVER_CERT),
-            endpoint=HTTPS_ENDPOINT,
-            pollInterval="200ms",
-            containerTimeout="60s",
-            maxStartDuration="3m",
-            headNode=HEAD,
-        ),
-    )
-    password = f"exec-{os.getpid()}"
-    await trio.run_process(["lxc", "config", "set", "core.trust_password", password])
-    try:
-        async with service.client() as anon:
-            root = await register(anon, "root")
+    async with open_lxd_service(
+        nursery, make_config, tmp_path, head=HEAD, nodes={NODE: {}}
+    ) as running:
+        async with running.service.client() as anon:
             alice = await register(anon, "alice")
             bob = await register(anon, "bob")
-        async with service.client(root) as admin:
-            with trio.fail_after(180):
-                answer = await admin.put(
-                    f"/nodes/{NODE}", json={"endpoint": HTTPS_ENDPOINT, "password": password}
-                )
-            assert answer.status_code == 200, answer.text
-    finally:
-        await trio.run_process(["lxc", "config", "unset", "core.trust_password"])
-    async with service.client(alice) as client:
-        answer = await client.post("/jobs", json={"clusterRequest": "[]", "script": "sleep 600"})
-        job = answer.json()["id"]
-        await wait_for(client, job, {JobState.RUNNING})
-        yield Connection(service.url, token=alice), Connection(service.url, token=bob), job, client
-        assert (await client.post(f"/jobs/{job}/stop")).status_code in (200, 412)
-        await wait_for(client, job, {JobState.DONE})
-    await service.stop()
-    async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
-        leftovers = [
-            name
-            for name in await lxd.instances.names()
-            if f"-{NODE}-" in name or f"-{HEAD}-" in name
-        ]
-        for name in leftovers:
-            await lxd.instances.remove(name)
-        if fingerprint(identity.pem) in [c.fingerprint for c in await lxd.certificates.list()]:
-            await lxd.certificates.remove(fingerprint(identity.pem))
-    assert leftovers == [], "the service left containers behind"
+        async with running.service.client(alice) as client:
+            answer = await client.post(
+                "/jobs", json={"clusterRequest": "[]", "script": "sleep 600"}
+            )
+            job = answer.json()["id"]
+            await wait_for(client, job, {JobState.RUNNING})
+            url = running.service.url
+            yield Connection(url, token=alice), Connection(url, token=bob), job, client
+            assert (await client.post(f"/jobs/{job}/stop")).status_code in (200, 412)
+            await wait_for(client, job, {JobState.DONE})
+    assert running.leftovers == [], "the service left containers behind"
 
 
 async def wait_for(client, job, states, deadline_s=240):

@@ -13,11 +13,8 @@ import httpx
 import pytest
 import trio
 
-from lxd import open_lxd
-from lxd.certificates import fingerprint
 from snakepit.jobs.states import JobState
-from tests.conftest import register, start_service
-from tests.lxd_fixtures import HTTPS_ENDPOINT, SERVER_CERT, UNIX_SOCKET, make_certificate
+from tests.lxd_service import open_lxd_service
 
 pytestmark = pytest.mark.lxd
 
@@ -80,49 +77,23 @@ async def relayed_node(nursery, make_config, tmp_path):
     port = listeners[0].socket.getsockname()[1]
     relay = SwitchableRelay()
     nursery.start_soon(relay.serve, listeners[0])
-    identity = make_certificate(tmp_path / "identity", f"snakepit-faults-{os.getpid()}")
-    service = await start_service(
+    async with open_lxd_service(
         nursery,
-        make_config(
-            clientCert=str(identity.cert),
-            clientKey=str(identity.key),
-            lxdServerCert=str(SERVER_CERT),
-            endpoint=HTTPS_ENDPOINT,
-            pollInterval="500ms",
-            lxdTimeout="2s",
-            containerTimeout="8s",
-            maxStartDuration="20s",
-            headNode=HEAD,
-        ),
-    )
-    password = f"faults-{os.getpid()}"
-    async with service.client() as anon:
-        root = await register(anon, "root")
-    await trio.run_process(["lxc", "config", "set", "core.trust_password", password])
-    try:
-        async with httpx.AsyncClient(
-            base_url=service.url, headers={"X-Auth-Token": root}, timeout=180
-        ) as admin:
-            answer = await admin.put(
-                f"/nodes/{NODE}",
-                json={"endpoint": f"https://127.0.0.1:{port}", "password": password},
-            )
-            assert answer.status_code == 200, answer.text
-    finally:
-        await trio.run_process(["lxc", "config", "unset", "core.trust_password"])
-    async with service.client(root) as admin:
-        yield service, admin, relay
-    relay.switch("up")
-    await service.stop()
-    async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
-        leftovers = [n for n in await lxd.instances.names() if f"-{NODE}-" in n or HEAD in n]
-        for name in leftovers:
-            await lxd.instances.remove(name)
-        if fingerprint(identity.pem) in [c.fingerprint for c in await lxd.certificates.list()]:
-            await lxd.certificates.remove(fingerprint(identity.pem))
+        make_config,
+        tmp_path,
+        head=HEAD,
+        nodes={NODE: {"endpoint": f"https://127.0.0.1:{port}"}},
+        pollInterval="500ms",
+        lxdTimeout="2s",
+        containerTimeout="8s",
+        maxStartDuration="20s",
+    ) as running:
+        async with running.admin() as admin:
+            yield running.service, admin, relay
+        relay.switch("up")
     # Collect the connections httpx dropped now, while the test's warning filter applies.
     gc.collect()
-    assert leftovers == [], "the service left containers behind"
+    assert running.leftovers == [], "the service left containers behind"
 
 
 async def poll(client: httpx.AsyncClient, route: str, check, deadline_s: float):

@@ -12,17 +12,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 import trio
 
-from lxd import open_lxd
-from lxd.certificates import fingerprint
 from snakepit.jobs.states import JobState
 from snakepit.nodes.discovery import parse_gpu_lines
 from snakepit.pits.runner import parse_utilisation
-from tests.conftest import register, start_service
-from tests.lxd_fixtures import HTTPS_ENDPOINT, SERVER_CERT, UNIX_SOCKET, make_certificate
+from tests.conftest import register
+from tests.lxd_service import open_lxd_service
 
 FAKE = Path(__file__).parent / "data" / "fakegpu"
 PID = os.getpid()
@@ -57,58 +54,20 @@ def fake_gpu_profile(tmp_path_factory):
 @pytest.fixture
 async def gpu_cluster(nursery, make_config, tmp_path, fake_gpu_profile):
     """Two nodes with four stand-in GPUs each, on the local LXD; admin root and user alice."""
-    identity = make_certificate(tmp_path / "identity", f"snakepit-gpu-{PID}")
-    service = await start_service(
+    nodes = {node: {"gpuBinding": "environment"} for node in NODES}
+    async with open_lxd_service(
         nursery,
-        make_config(
-            clientCert=str(identity.cert),
-            clientKey=str(identity.key),
-            lxdServerCert=str(SERVER_CERT),
-            endpoint=HTTPS_ENDPOINT,
-            pollInterval="200ms",
-            containerTimeout="60s",
-            maxStartDuration="3m",
-            headNode=HEAD,
-            workerProfiles=["default", fake_gpu_profile],
-        ),
-    )
-    password = f"gpu-{PID}"
-    await trio.run_process(["lxc", "config", "set", "core.trust_password", password])
-    try:
-        async with service.client() as anon:
-            root = await register(anon, "root")
+        make_config,
+        tmp_path,
+        head=HEAD,
+        nodes=nodes,
+        workerProfiles=["default", fake_gpu_profile],
+    ) as running:
+        async with running.service.client() as anon:
             alice = await register(anon, "alice")
-        async with httpx.AsyncClient(
-            base_url=service.url, headers={"X-Auth-Token": root}, timeout=180
-        ) as admin:
-            for node in NODES:
-                with trio.fail_after(180):
-                    answer = await admin.put(
-                        f"/nodes/{node}",
-                        json={
-                            "endpoint": HTTPS_ENDPOINT,
-                            "password": password,
-                            "gpuBinding": "environment",
-                        },
-                    )
-                assert answer.status_code == 200, answer.text
-    finally:
-        await trio.run_process(["lxc", "config", "unset", "core.trust_password"])
-    async with service.client(root) as admin, service.client(alice) as user:
-        yield service, admin, user
-    if not service.stopped.is_set():
-        await service.stop()
-    async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
-        leftovers = [
-            name
-            for name in await lxd.instances.names()
-            if any(f"-{node}-" in name for node in (*NODES, HEAD))
-        ]
-        for name in leftovers:
-            await lxd.instances.remove(name)
-        if fingerprint(identity.pem) in [c.fingerprint for c in await lxd.certificates.list()]:
-            await lxd.certificates.remove(fingerprint(identity.pem))
-    assert leftovers == [], "the service left containers behind"
+        async with running.admin() as admin, running.service.client(alice) as user:
+            yield running.service, admin, user
+    assert running.leftovers == [], "the service left containers behind"
 
 
 async def wait_for(client, job, check, deadline_s=240):

@@ -7,10 +7,10 @@ import pytest
 import trio
 
 from lxd import open_lxd
-from lxd.certificates import fingerprint
 from snakepit.jobs.states import JobState
 from tests.conftest import register, start_service, write_directly
-from tests.lxd_fixtures import HTTPS_ENDPOINT, SERVER_CERT, UNIX_SOCKET, make_certificate
+from tests.lxd_fixtures import UNIX_SOCKET
+from tests.lxd_service import open_lxd_service
 
 pytestmark = pytest.mark.lxd
 
@@ -22,50 +22,15 @@ HEAD = f"h{os.getpid()}"
 
 @pytest.fixture
 async def cluster(nursery, make_config, tmp_path):
-    """A service with its own LXD identity, the local LXD as node n0, and a user alice."""
-    identity = make_certificate(tmp_path / "identity", f"snakepit-e2e-{os.getpid()}")
-    service = await start_service(
-        nursery,
-        make_config(
-            clientCert=str(identity.cert),
-            clientKey=str(identity.key),
-            lxdServerCert=str(SERVER_CERT),
-            endpoint=HTTPS_ENDPOINT,
-            pollInterval="200ms",
-            containerTimeout="60s",
-            maxStartDuration="3m",
-            headNode=HEAD,
-        ),
-    )
-    password = f"e2e-{os.getpid()}"
-    await trio.run_process(["lxc", "config", "set", "core.trust_password", password])
-    try:
-        async with service.client() as anon:
-            root = await register(anon, "root")
+    """A service with its own LXD identity, the local LXD as its node, and a user alice."""
+    async with open_lxd_service(
+        nursery, make_config, tmp_path, head=HEAD, nodes={NODE: {}}
+    ) as running:
+        async with running.service.client() as anon:
             alice = await register(anon, "alice")
-        async with service.client(root) as admin:
-            with trio.fail_after(180):
-                answer = await admin.put(
-                    f"/nodes/{NODE}", json={"endpoint": HTTPS_ENDPOINT, "password": password}
-                )
-            assert answer.status_code == 200, answer.text
-    finally:
-        await trio.run_process(["lxc", "config", "unset", "core.trust_password"])
-    async with service.client(alice) as client:
-        yield service, client
-    if not service.stopped.is_set():
-        await service.stop()
-    async with open_lxd(f"unix:{UNIX_SOCKET}") as lxd:
-        leftovers = [
-            name
-            for name in await lxd.instances.names()
-            if f"-{NODE}-" in name or f"-{HEAD}-" in name
-        ]
-        for name in leftovers:
-            await lxd.instances.remove(name)
-        if fingerprint(identity.pem) in [c.fingerprint for c in await lxd.certificates.list()]:
-            await lxd.certificates.remove(fingerprint(identity.pem))
-    assert leftovers == [], "the service left containers behind"
+        async with running.service.client(alice) as client:
+            yield running.service, client
+    assert running.leftovers == [], "the service left containers behind"
 
 
 async def wait_for(client, job, states, deadline_s=240):
