@@ -360,3 +360,22 @@ async def test_raw_dot_segments_and_separators_in_data_paths_never_leave_the_dom
         assert b"bob's secret" not in body, target
         assert 400 <= status < 500, (target, status, body)
         assert json.loads(body)["message"], target
+
+
+async def test_a_local_origin_in_the_data_root_is_refused(lab):
+    """With ``file`` origins allowed, a repository in the data root (another user's home, a
+    group, another job's src/) must not be cloned: its files would land in the submitter's job."""
+    repo = lab.data / "home" / "bob" / "repo"
+    link = lab.outside / "link-to-bob"
+    link.symlink_to(repo)
+    before = lab.snapshot()
+    for origin in [
+        str(repo),
+        f"file://{repo}",
+        f"file://{repo}".replace("/home/", "/%68ome/"),
+        f"{lab.data}/home/../home/bob/repo",
+        str(link),
+    ]:
+        await lab.refused(400, "must not lie in Snakepit's data root", origin=origin)
+    assert (await lab.alice.get("/jobs")).json() == []
+    assert lab.snapshot() == before

@@ -91,6 +91,7 @@ class JobRunner:
             data_root.root / "cache",
             max_parallel=config.max_parallel_prep,
             schemes=frozenset(config.origin_schemes),
+            protected=(data_root.root,),
         )
         self._wake = trio.Event()
         self._preparing: dict[int, trio.CancelScope] = {}

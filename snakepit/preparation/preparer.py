@@ -43,8 +43,11 @@ class Preparer:
         *,
         max_parallel: int = 2,
         schemes: frozenset[str] = DEFAULT_SCHEMES,
+        protected: tuple[Path, ...] = (),
     ) -> None:
         self.schemes = frozenset(schemes)
+        #: Folders no local origin may lie in (see :func:`validate_source`).
+        self.protected = protected
         self.limiter = trio.CapacityLimiter(max_parallel)
         self.cache = CloneCache(cache_root)
 
@@ -54,7 +57,7 @@ class Preparer:
         Raises:
             PreparationRefused: with a message naming the problem.
         """
-        await validate_source(source, self.schemes)
+        await validate_source(source, self.schemes, self.protected)
 
     async def prepare(self, job_dir: Path, source: JobSource) -> None:
         """Make ``tmp/``, ``keep/`` and ``src/`` in ``job_dir`` and apply the diff.

@@ -13,7 +13,7 @@ import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import trio
 
@@ -175,12 +175,37 @@ def check_source(source: JobSource, schemes: frozenset[str] = DEFAULT_SCHEMES) -
         check_diff(source.diff)
 
 
-async def validate_source(source: JobSource, schemes: frozenset[str] = DEFAULT_SCHEMES) -> None:
-    """Check a job's source before anything runs; the archive is looked at in a thread.
+async def validate_source(
+    source: JobSource,
+    schemes: frozenset[str] = DEFAULT_SCHEMES,
+    protected: tuple[Path, ...] = (),
+) -> None:
+    """Check a job's source before anything runs; the disk is looked at in a thread.
+
+    Args:
+        protected: folders no local (``file``) origin may lie in: the data root, whose
+            repositories belong to users, groups and jobs the submitter may not read.
 
     Raises:
         PreparationRefused: with a message naming the first problem found.
     """
     check_source(source, schemes)
+    if source.origin is not None and origin_scheme(source.origin) == "file" and protected:
+        await trio.to_thread.run_sync(check_local_origin, source.origin, protected)
     if source.archive is not None:
         await trio.to_thread.run_sync(check_archive, source.archive)
+
+
+def check_local_origin(origin: str, protected: tuple[Path, ...]) -> None:
+    """Refuse a local repository inside a protected folder, symlinks resolved. Blocking.
+
+    Raises:
+        PreparationRefused: the origin resolves into one of ``protected``.
+    """
+    path = urlsplit(origin).path if _SCHEME_URL.match(origin) else origin
+    # Both spellings: git may or may not decode %-escapes of a file URL.
+    for spelling in {path, unquote(path)}:
+        real = Path(os.path.realpath(spelling))
+        for folder in protected:
+            if real.is_relative_to(os.path.realpath(folder)):
+                raise PreparationRefused("a local origin must not lie in Snakepit's data root")
