@@ -1,28 +1,19 @@
-"""Every route against every role: anonymous, a forged token, another user, the user
-themselves, and an administrator. The table must cover every declared route."""
+"""The table of every route against every role: anonymous, a forged token, another user, the
+user themselves, and an administrator. It must cover every declared route; tests/test_rights.py
+runs it (with a group member and a non-member besides) against one service."""
 
 import importlib
 import itertools
 import pkgutil
-import time
 from typing import Any
-
-import pytest
 
 import tests
 from snakepit.api import create_app, route_specs
-from snakepit.jobs.states import JobState
-from snakepit.tokens import issue_token
 from tests.conftest import (
     PASSWORD,
-    insert_job_directly,
-    insert_node_directly,
-    register,
-    sign_in,
 )
 from tests.roles_common import (
     ADMIN_ONLY,
-    ROLES,
     SELF_OR_ADMIN,
     SIGNED_IN,
     Case,
@@ -148,47 +139,3 @@ def fill(template: Any, values: dict[str, str]) -> Any:
     if isinstance(template, dict):
         return {key: fill(value, values) for key, value in template.items()}
     return template
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.method} {case.rule}")
-async def test_route_answers_each_role_as_declared(case, service, anon):
-    tokens = {"admin": await register(anon, "root"), "other": await register(anon, "bob")}
-    forged = issue_token(b"not the secret", "root", "key", now=time.time(), ttl_s=60)
-    async with service.client(tokens["admin"]) as admin:
-        for role in ROLES:
-            # Fresh targets for each call: destructive routes must find their target.
-            await admin.put("/groups/lab", json={"title": "Lab"})
-            await admin.put("/users/carol/groups/lab")
-            await admin.put("/aliases/gtx", json={"name": "GeForce GTX 1070"})
-            if (await anon.get("/users/carol/exists")).status_code == 404:
-                # By an admin: carol owns jobs, so nobody else may re-create the account.
-                await admin.put("/users/carol", json={"password": PASSWORD})
-            tokens["self"] = await sign_in(anon, "carol")
-            token = {"anon": None, "forged": forged}.get(role, tokens.get(role))
-            number = next(_counter)
-            job = insert_job_directly(service.config, "carol", JobState.DONE, b"the log\n")
-            insert_node_directly(service.config, "nx")
-            values = {
-                "user": "carol",
-                "new": f"user{number}",
-                "newgroup": letters(number),
-                "job": str(job),
-            }
-            async with service.client(token) as client:
-                if case.content is not None:
-                    answer = await client.request(
-                        case.method,
-                        fill(case.path, values),
-                        content=case.content,
-                        headers=case.headers,
-                    )
-                else:
-                    answer = await client.request(
-                        case.method,
-                        fill(case.path, values),
-                        json=fill(case.body, values),
-                        headers=case.headers,
-                    )
-            assert answer.status_code == case.expected[role], (role, answer.text)
-            if answer.status_code >= 400:
-                assert answer.json()["message"]
