@@ -13,6 +13,7 @@ Needs root, the local LXD and its images (bin/lxd-up, bin/prepare-images):
 """
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -20,6 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -89,59 +91,65 @@ async def job_round(client: httpx.AsyncClient) -> float:
         await trio.sleep(0.1)
 
 
+@contextlib.asynccontextmanager
+async def open_bench_service(folder: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The real service in this process with the local LXD as node ``bench``; a client signed
+    in as the user ``bench``. Used by bench/sshfs.py too."""
+    cert, key = await make_identity(folder)
+    secret = folder / "secret"
+    secret.write_text(secrets.token_urlsafe(32))
+    config, _ = config_from_mapping(
+        {
+            "interface": "127.0.0.1",
+            "port": 0,
+            "mountRoot": str(folder / "root"),
+            "tokenSecretPath": str(secret),
+            "hashRounds": 4,
+            "logLevel": 2,
+            "clientCert": str(cert),
+            "clientKey": str(key),
+            "lxdServerCert": SERVER_CERT,
+            "endpoint": HTTPS,
+            "pollInterval": "100ms",
+        }
+    )
+    password = f"bench-{os.getpid()}"
+    await trio.run_process(["lxc", "config", "set", "core.trust_password", password])
+    shutdown = trio.Event()
+    try:
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(lambda task_status: serve(
+                config, shutdown=shutdown, task_status=task_status
+            ))  # fmt: skip
+            async with httpx.AsyncClient(base_url=binds[0], timeout=60) as anon:
+                await anon.put("/users/bench", json={"password": "bench password"})
+                answer = await anon.post(
+                    "/users/bench/authenticate", json={"password": "bench password"}
+                )
+                token = answer.json()["token"]
+            async with httpx.AsyncClient(
+                base_url=binds[0], timeout=120, headers={"X-Auth-Token": token}
+            ) as client:
+                answer = await client.put(
+                    "/nodes/bench", json={"endpoint": HTTPS, "password": password}
+                )
+                answer.raise_for_status()
+                await trio.run_process(["lxc", "config", "unset", "core.trust_password"])
+                yield client
+            shutdown.set()
+    finally:
+        async with open_lxd(UNIX) as lxd:
+            pem = cert.read_text()
+            if fingerprint(pem) in [c.fingerprint for c in await lxd.certificates.list()]:
+                await lxd.certificates.remove(fingerprint(pem))
+
+
 async def measure(rounds: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as folder_name:
-        folder = Path(folder_name)
-        cert, key = await make_identity(folder)
-        secret = folder / "secret"
-        secret.write_text(secrets.token_urlsafe(32))
-        config, _ = config_from_mapping(
-            {
-                "interface": "127.0.0.1",
-                "port": 0,
-                "mountRoot": str(folder / "root"),
-                "tokenSecretPath": str(secret),
-                "hashRounds": 4,
-                "logLevel": 2,
-                "clientCert": str(cert),
-                "clientKey": str(key),
-                "lxdServerCert": SERVER_CERT,
-                "endpoint": HTTPS,
-                "pollInterval": "100ms",
-            }
-        )
-        password = f"bench-{os.getpid()}"
-        await trio.run_process(["lxc", "config", "set", "core.trust_password", password])
-        shutdown = trio.Event()
-        try:
-            async with trio.open_nursery() as nursery:
-                binds = await nursery.start(lambda task_status: serve(
-                    config, shutdown=shutdown, task_status=task_status
-                ))  # fmt: skip
-                async with httpx.AsyncClient(base_url=binds[0], timeout=60) as anon:
-                    await anon.put("/users/bench", json={"password": "bench password"})
-                    token = (
-                        await anon.post(
-                            "/users/bench/authenticate", json={"password": "bench password"}
-                        )
-                    ).json()["token"]
-                async with httpx.AsyncClient(
-                    base_url=binds[0], timeout=120, headers={"X-Auth-Token": token}
-                ) as client:
-                    answer = await client.put(
-                        "/nodes/bench", json={"endpoint": HTTPS, "password": password}
-                    )
-                    answer.raise_for_status()
-                    await trio.run_process(["lxc", "config", "unset", "core.trust_password"])
-                    jobs = [await job_round(client) for _ in range(rounds)]
-                async with open_lxd(UNIX) as lxd:
-                    bare = [await bare_round(lxd, number) for number in range(rounds)]
-                shutdown.set()
-        finally:
-            async with open_lxd(UNIX) as lxd:
-                pem = cert.read_text()
-                if fingerprint(pem) in [c.fingerprint for c in await lxd.certificates.list()]:
-                    await lxd.certificates.remove(fingerprint(pem))
+        async with open_bench_service(Path(folder_name)) as client:
+            jobs = [await job_round(client) for _ in range(rounds)]
+        async with open_lxd(UNIX) as lxd:
+            bare = [await bare_round(lxd, number) for number in range(rounds)]
     overhead = statistics.median(jobs) - statistics.median(bare)
     return {
         "rounds": rounds,

@@ -35,7 +35,7 @@ class PitTimeouts:
     container_s: float = 30.0  #: each LXD call
     max_start_s: float = 300.0  #: the whole start
     poll_interval_s: float = 1.0  #: between polls of the workers' containers
-    log_interval_s: float = 0.5  #: between collections of the workers' logs
+    log_interval_s: float = 0.2  #: between collections of the workers' logs
     teardown_s: float = 60.0  #: removing the containers
     sample_interval_s: float = 5.0  #: between samples of the workers' GPU utilisation
 
