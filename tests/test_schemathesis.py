@@ -64,7 +64,7 @@ async def run_schemathesis(url: str, token: str, har: Path, *filters: str) -> li
             stderr=subprocess.STDOUT,
             check=False,
             env=env,
-            cwd=REPOSITORY,
+            cwd=har.parent,  # schemathesis keeps a .schemathesis folder where it runs
         )
     output = done.stdout.decode(errors="replace")
     failures = output.find("FAILURES")  # schemathesis' section naming each failing request
