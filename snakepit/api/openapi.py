@@ -108,6 +108,9 @@ class Doc:
     answer_type: str = "text/plain"
     #: The route upgrades to a websocket (a plain GET is refused with 404).
     websocket: bool = False
+    #: Server-side statuses the route may answer: 503 (a node or worker out of reach), 507
+    #: (the data root's disk is full).
+    unavailable: tuple[int, ...] = ()
 
 
 #: One way of calling a route: fixed values of some path parameters, and its description.
@@ -154,7 +157,9 @@ CORE_DOCS: dict[tuple[str, str], Doc] = {
     ("DELETE", "/aliases/<alias>"): Doc("Delete an alias", NO_BODY),
     ("GET", "/nodes"): Doc("Node ids", answer=_ref("Ids")),
     ("GET", "/nodes/<node>"): Doc("A node", answer=_ref("Node")),
-    ("PUT", "/nodes/<node>"): Doc("Register a node", nodes.NODE_FIELDS, answer=_ref("Node")),
+    ("PUT", "/nodes/<node>"): Doc(
+        "Register a node", nodes.NODE_FIELDS, answer=_ref("Node"), unavailable=(503,)
+    ),
     ("DELETE", "/nodes/<node>"): Doc("Remove a node", NO_BODY, answer=_ref("Deleted")),
     ("PUT", "/nodes/<node>/groups/<group>"): Doc("Restrict a node to a group", NO_BODY),
     ("DELETE", "/nodes/<node>/groups/<group>"): Doc("Lift a node's restriction", NO_BODY),
@@ -184,9 +189,10 @@ CORE_DOCS: dict[tuple[str, str], Doc] = {
         f"Run a command in a worker. {_PLAIN_GET}",
         query=(("context", {"type": "string", "description": "JSON: command, environment"}),),
         websocket=True,
+        unavailable=(503,),
     ),
     ("GET", "/jobs/<job>/instances/<instance>/forward"): Doc(
-        f"Forward ports into a worker. {_PLAIN_GET}", websocket=True
+        f"Forward ports into a worker. {_PLAIN_GET}", websocket=True, unavailable=(503,)
     ),
 }
 
@@ -201,6 +207,7 @@ FS_DOCS: dict[tuple[str, str], Doc] = {
     ("PUT", "data"): Doc(
         "Write bytes at an offset",
         raw_body=True,
+        unavailable=(507,),
         query=(("offset", {**_DIGITS, "maxLength": 18}),),
         answer=_OBJECT,
     ),
@@ -236,6 +243,7 @@ SIMPLEFS_DOCS: dict[tuple[str, str], Doc] = {
     ("PUT", "content"): Doc(
         "Write the body at Content-Offset",
         raw_body=True,
+        unavailable=(507,),
         headers=(("Content-Offset", {**_DIGITS, "maxLength": 18}),),
     ),
     ("DELETE", "stats"): Doc("Delete a file or directory", NO_BODY),
@@ -342,7 +350,11 @@ def _operation(spec: RouteSpec, fixed: Mapping[str, str], doc: Doc) -> Schema:
         "operationId": f"{spec.method.lower()} {openapi_path(spec.rule, fixed)}",
         "security": _security(spec.access),
         "parameters": parameters,
-        "responses": {"200": ok, "4XX": failed, "5XX": failed},
+        "responses": {
+            "200": ok,
+            "4XX": failed,
+            **{str(status): failed for status in doc.unavailable},
+        },
         "x-access": spec.access.value,
     }
     if doc.websocket:
