@@ -7,6 +7,7 @@ which runs in this test's trio loop. Its HAR report lists every request it sent,
 the test counts and checks. This file is also the hooks module of those runs (see the end).
 """
 
+import itertools
 import json
 import os
 import re
@@ -26,8 +27,7 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 CLOSED_ENDPOINT = "https://127.0.0.1:9"
 #: The slowest answer allowed, in seconds (the service answers in milliseconds).
 MAX_RESPONSE_S = 5
-#: Generated cases per operation and run; with ~210 operations, about 800 requests a run.
-#: (schemathesis' coverage phase would send ~5,600 per run, 100 s on the 2-core machines.)
+#: Generated cases per operation in the fuzzing phase; ~210 operations, ~800 requests a run.
 MAX_EXAMPLES = 4
 #: Fixed, so that CI runs the same requests every time.
 SEED = 7
@@ -39,7 +39,7 @@ MISSING_JOB = "999999"
 DESTRUCTIVE = "delete /users/{user}"
 
 
-async def run_schemathesis(url: str, token: str, har: Path, *filters: str) -> list[dict[str, Any]]:
+async def run_schemathesis(url: str, token: str, har: Path, *options: str) -> list[dict[str, Any]]:
     """Run schemathesis against ``url`` as the holder of ``token``; the requests it sent.
 
     Raises:
@@ -51,12 +51,12 @@ async def run_schemathesis(url: str, token: str, har: Path, *filters: str) -> li
         *("--checks", "not_a_server_error"),
         *("--max-response-time", str(MAX_RESPONSE_S)),
         *("--request-timeout", "30"),
-        *("--phases", "fuzzing", "--max-examples", str(MAX_EXAMPLES)),
+        *("--max-examples", str(MAX_EXAMPLES)),
         *("--seed", str(SEED)),
         *("--workers", "1", "--no-shrink", "--no-color"),
         *("--generation-database", "none"),
         *("--report", "har", "--report-har-path", str(har)),
-        *filters,
+        *options,
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": __file__, "PYTHONPATH": str(REPOSITORY)}
     with trio.fail_after(240):
@@ -94,17 +94,22 @@ async def test_generated_requests_get_no_server_error(nursery, make_config, tmp_
     # followed by a generated request waits for ever.
 
     sent: list[dict[str, Any]] = []
-    for number, token in enumerate((user_token, admin_token)):
-        har = tmp_path / f"all-{number}.har"
-        sent += await run_schemathesis(
-            service.url, token, har, "--exclude-operation-id", DESTRUCTIVE
-        )
+    runs = [
+        # Random valid and invalid requests to every operation.
+        ("--phases", "fuzzing", "--exclude-operation-id", DESTRUCTIVE),
+        # Boundary values and each constraint broken in turn, for the routes that are not files
+        # (which the fuzzing covers; their coverage cases would take 100 s).
+        ("--phases", "coverage", "--exclude-operation-id", DESTRUCTIVE,
+         "--exclude-path-regex", "/(fs|simplefs)/"),
+    ]  # fmt: skip
+    for number, (token, options) in enumerate(itertools.product((user_token, admin_token), runs)):
+        sent += await run_schemathesis(service.url, token, tmp_path / f"run-{number}.har", *options)
     async with service.client(user_token) as alice:  # still signed in: the runs meant something
         assert (await alice.get("/users/~")).status_code == 200
     for number, token in enumerate((user_token, admin_token)):
         har = tmp_path / f"last-{number}.har"
         sent += await run_schemathesis(
-            service.url, token, har, "--include-operation-id", DESTRUCTIVE
+            service.url, token, har, "--phases", "fuzzing", "--include-operation-id", DESTRUCTIVE
         )
 
     statuses = [entry["response"]["status"] for entry in sent]
