@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from snakepit.durations import DurationError, parse_duration_s
+from snakepit.ids import is_number
 
 #: Where the configuration lives unless ``$SNAKEPIT_CONF`` says otherwise.
 DEFAULT_CONFIG_PATH = Path("/etc/snakepit/snakepit.conf")
@@ -110,7 +111,7 @@ def _optional_string(value: Any) -> str | None:
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
     def check(value: Any) -> int:
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and is_number(value.strip()):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"expected a whole number from {low} to {high}, got {value!r}")

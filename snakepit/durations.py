@@ -5,9 +5,13 @@ The published service parsed these with npm ``parse-duration``: the value is the
 meaning, but reject anything that does not parse completely instead of silently reading zero.
 """
 
+import math
 import re
 
 #: Seconds per unit; plural forms are accepted by stripping a trailing ``s``.
+#: Longest time value accepted: a hundred years.
+MAX_SECONDS = 100 * 365 * 86400.0
+
 UNIT_SECONDS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -70,7 +74,7 @@ def parse_duration_s(value: str | int | float) -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise DurationError("a time cannot be negative")
-        return float(value) / 1000.0
+        return _finite(float(value) / 1000.0, value)
     if not isinstance(value, str):
         raise DurationError(f"expected a time such as 30s, 5m or 1h30m, got {type(value).__name__}")
     text = value.strip()
@@ -87,4 +91,11 @@ def parse_duration_s(value: str | int | float) -> float:
     if len(fragments) > 1 and any(unit == "" for _, unit in fragments):
         # "1h30" would silently mean 1 h + 30 ms; make the author say what they mean.
         raise DurationError(f"a number in {value!r} has no unit; write 1h30m, not 1h30")
-    return sum(number * _unit_seconds(unit) for number, unit in fragments)
+    return _finite(sum(number * _unit_seconds(unit) for number, unit in fragments), value)
+
+
+def _finite(seconds: float, value: object) -> float:
+    # A hundred digits make an infinite float: a deadline nobody meant.
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+        raise DurationError(f"{value!r} is longer than a hundred years")
+    return seconds

@@ -13,7 +13,14 @@ USER_ID = re.compile(r"[a-z][a-z0-9]*")
 GROUP_ID = re.compile(r"[a-z]+")
 NODE_ID = re.compile(r"[a-z][a-z0-9]*")
 ALIAS_ID = re.compile(r"[a-z][a-z0-9]*")
-JOB_ID = re.compile(r"[0-9]+")
+#: At most 18 digits: every job number fits SQLite's 64-bit integers.
+JOB_ID = re.compile(r"[0-9]{1,18}")
+
+
+def is_number(text: str, max_digits: int = 18) -> bool:
+    """Whether ``text`` is 1 to ``max_digits`` ASCII digits (``str.isdigit`` also takes "²",
+    which ``int`` refuses; 18 digits always fit a 64-bit integer)."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
 def matches(pattern: re.Pattern[str], value: str, max_length: int = MAX_ID_LENGTH) -> bool:

@@ -5,6 +5,7 @@ from typing import Any
 
 from quart import Response, has_websocket_context, request, websocket
 from quart_trio import QuartTrio
+from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import HTTPException
 
 from snakepit.api import aliases, docs, files, groups, hello, instances, jobs, nodes, users
@@ -19,9 +20,26 @@ log = logging.getLogger("snakepit.http")
 ROUTE_MODULES = (hello, docs, users, groups, aliases, nodes, jobs, files, instances)
 
 
+#: Bytes of a file upload received but not yet written that may wait in memory. Quart applies
+#: MAX_CONTENT_LENGTH to them, which refused uploads whenever the disk fell behind the client;
+#: the upload handlers count the whole body against their own limits instead.
+UPLOAD_BUFFER_LIMIT = 64 * 1024 * 1024
+
+
+class SnakepitRequest(TrioRequest):
+    """A request whose file uploads (``PUT .../fs/data/...``, ``.../simplefs/content/...``)
+    stream past ``maxBodySize`` as far as Quart is concerned."""
+
+    def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
+        if method == "PUT" and ("/fs/data/" in path or "/simplefs/content/" in path):
+            kwargs["max_content_length"] = UPLOAD_BUFFER_LIMIT
+        super().__init__(method, scheme, path, *args, **kwargs)
+
+
 def create_app(services: Services) -> QuartTrio:
     """Build the HTTP application around ``services``."""
     app = QuartTrio("snakepit")
+    app.request_class = SnakepitRequest
     app.config["MAX_CONTENT_LENGTH"] = services.config.max_body_size
     app.config["BODY_TIMEOUT"] = 60
     # Quart ends a response body after RESPONSE_TIMEOUT (60 s): a followed log (`pit log -f`)

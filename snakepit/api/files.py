@@ -34,7 +34,7 @@ from snakepit.data import (
 )
 from snakepit.data.service import Download
 from snakepit.errors import BadRequest, MethodNotAllowed, NotFound
-from snakepit.ids import GROUP_ID, JOB_ID
+from snakepit.ids import GROUP_ID, JOB_ID, is_number
 from snakepit.models import User
 from snakepit.services import Services
 
@@ -294,7 +294,7 @@ def send(download: Download) -> Response:
 
 def whole_number(text: str, what: str) -> int:
     """A non-negative decimal integer from a header or query parameter; 400 EINVAL otherwise."""
-    if not text.isdigit() or len(text) > 18:
+    if not is_number(text):
         raise BadRequest(
             f"{what} must be a whole number, not {text[:40]!r}", extra={"errno": "EINVAL"}
         )

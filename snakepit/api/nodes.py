@@ -15,7 +15,7 @@ from snakepit.api.auth import Access
 from snakepit.api.requests import Field, read_json
 from snakepit.api.routing import Routes, id_param
 from snakepit.errors import BadRequest, NotFound, ServiceUnavailable
-from snakepit.ids import GROUP_ID, NODE_ID
+from snakepit.ids import GROUP_ID, NODE_ID, is_number
 from snakepit.models import NodeRecord, User
 from snakepit.nodes.connect import NoClientCertificate
 from snakepit.nodes.registration import GPU_BINDINGS, RegistrationFailed, probe_node, store_node
@@ -133,7 +133,7 @@ def create_routes(services: Services) -> Routes:
     ) -> tuple[str, int]:
         found = await load_node(node)
         group_id = id_param(group, GROUP_ID, "group id")
-        if index is not None and (not index.isdigit() or len(index) > 6):
+        if index is not None and not is_number(index, 6):
             raise BadRequest("Wrong resource index format")
         await read_json({})
 

@@ -13,6 +13,10 @@ from quart import request
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from snakepit.errors import BadRequest, PayloadTooLarge
+from snakepit.ids import is_number
+
+#: Largest whole number a JSON field may hold (it must fit SQLite and the file system).
+MAX_INT = 2**63 - 1
 
 #: Longest accepted text field unless a field says otherwise.
 MAX_FIELD_LENGTH = 255
@@ -90,10 +94,12 @@ def _check_field(key: str, value: Any, field: Field) -> None:
             raise BadRequest(f"Field {key!r} must be a string")
         _check_text(key, value, field.max_length, field.escaped_bytes)
     elif field.kind is int:
-        if isinstance(value, str) and value.isdigit() and len(value) <= 12:
+        if isinstance(value, str) and is_number(value, 12):
             return
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise BadRequest(f"Field {key!r} must be a whole number")
+        if value > MAX_INT:
+            raise BadRequest(f"Field {key!r} is too large (at most {MAX_INT})")
     elif field.kind is list:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise BadRequest(f"Field {key!r} must be a list of strings")

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from snakepit.errors import BadRequest
-from snakepit.ids import USER_ID, matches
+from snakepit.ids import USER_ID, is_number, matches
 
 #: Sort fields of the query language → columns of ``jobs``.
 SORT_FIELDS = {"date": "since", "user": "user_id", "title": "description", "state": "state"}
@@ -70,7 +70,7 @@ def parse_query(args: Mapping[str, Sequence[str]], query_limit: int) -> JobQuery
 
 
 def _number(name: str, value: str, *, low: int) -> int:
-    if not value.isdigit() or len(value) > 9 or int(value) < low:
+    if not is_number(value, 9) or int(value) < low:
         raise BadRequest(f"Cannot parse query parameter {name}")
     return int(value)
 
