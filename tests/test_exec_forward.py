@@ -328,29 +328,35 @@ async def test_exec_on_a_terminal(running_job, nursery):
             argv, stdin=slave, stdout=slave, stderr=slave, env=environment
         )
         os.close(slave)
-        nursery.start_soon(show)
-        await wait_for_text(b"# ")  # the remote shell's prompt: it reads from now on
-        await terminal.send_all(b"stty size\r")
-        await wait_for_text(b"30 100")
-        # Resizing our terminal resizes the remote one (SIGWINCH, a window-resize message).
-        set_size(master, 40, 120)
-        with trio.fail_after(30):
-            while b"40 120" not in screen.data:
-                await terminal.send_all(b"stty size\r")
-                with trio.move_on_after(0.5):
-                    await screen.wait_for(b"40 120")
-        # Ctrl-C reaches the remote command, not us.
-        await terminal.send_all(b"sleep 100\r")
-        await wait_for_text(b"sleep 100\r\n")
-        mark = len(screen.data)
-        await terminal.send_all(b"\x03")
-        with trio.fail_after(30):  # the shell's next prompt, long before the sleep's end
-            await screen.wait_for(b"# ", start=mark)
-        await terminal.send_all(b"echo after-$((1+1))\r")
-        await wait_for_text(b"after-2")
-        await terminal.send_all(b"exit 6\r")
-        with trio.fail_after(30):
-            assert await client.wait() == 6
+        try:
+            nursery.start_soon(show)
+            await wait_for_text(b"# ")  # the remote shell's prompt: it reads from now on
+            await terminal.send_all(b"stty size\r")
+            await wait_for_text(b"30 100")
+            # Resizing our terminal resizes the remote one (SIGWINCH, a window-resize message).
+            set_size(master, 40, 120)
+            with trio.fail_after(30):
+                while b"40 120" not in screen.data:
+                    await terminal.send_all(b"stty size\r")
+                    with trio.move_on_after(0.5):
+                        await screen.wait_for(b"40 120")
+            # Ctrl-C reaches the remote command, not us.
+            await terminal.send_all(b"sleep 100\r")
+            await wait_for_text(b"sleep 100\r\n")
+            mark = len(screen.data)
+            await terminal.send_all(b"\x03")
+            with trio.fail_after(30):  # the shell's next prompt, long before the sleep's end
+                await screen.wait_for(b"# ", start=mark)
+            await terminal.send_all(b"echo after-$((1+1))\r")
+            await wait_for_text(b"after-2")
+            await terminal.send_all(b"exit 6\r")
+            with trio.fail_after(30):
+                assert await client.wait() == 6
+        finally:
+            if client.returncode is None:  # (a failed step must not leave it running)
+                client.kill()
+                with trio.CancelScope(shield=True):
+                    await client.wait()
 
 
 ECHO_SERVER = """
