@@ -13,6 +13,7 @@ from snakepit.api.requests import read_body
 from snakepit.api.routing import RouteSpec
 from snakepit.errors import ApiError
 from snakepit.services import Services
+from snakepit.store import StoreFull
 
 log = logging.getLogger("snakepit.http")
 
@@ -56,6 +57,11 @@ def create_app(services: Services) -> QuartTrio:
     @app.errorhandler(ApiError)
     async def render_api_error(error: ApiError) -> tuple[dict[str, Any], int]:
         return error.body(), error.status
+
+    @app.errorhandler(StoreFull)
+    async def render_store_full(error: StoreFull) -> tuple[dict[str, Any], int]:
+        log.error("%s", error)
+        return {"message": "The service's disk is full; nothing was changed"}, 507
 
     @app.errorhandler(HTTPException)
     async def render_http_error(error: HTTPException) -> tuple[dict[str, Any], int]:

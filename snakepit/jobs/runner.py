@@ -20,7 +20,10 @@ Transitions (section 5.2 of the service spec)::
 
 import dataclasses
 import logging
+import sqlite3
+from collections.abc import Callable
 from functools import partial
+from typing import TypeVar
 
 import trio
 
@@ -45,14 +48,18 @@ from snakepit.pits.runner import (
 from snakepit.pits.teardown import remove_pit_containers
 from snakepit.preparation import PreparationError, Preparer, clean
 from snakepit.scheduling import Allocation, WaitingJob, parse_request, plan_pass, unsatisfiable
-from snakepit.store import Database
+from snakepit.store import Database, StoreFull
 from snakepit.store import jobs as job_store
 from snakepit.store import nodes as node_store
 
 log = logging.getLogger("snakepit.jobs")
 
+T = TypeVar("T")
+
 #: How long a round waits after being woken, so that a burst of events makes one round.
 BURST_S = 0.05
+#: How long the runner waits before writing again when the database's disk is full.
+FULL_DISK_RETRY_S = 5.0
 #: GPU utilisation is sampled every pollInterval, but not more often than this.
 MIN_SAMPLE_INTERVAL_S = 1.0
 
@@ -222,7 +229,7 @@ class JobRunner:
         busy = await self._database.read(node_store.busy_resource_ids)
         queue = await self._as_queue(waiting)
         for job_id, allocation in plan_pass(queue, cluster, busy):
-            started = await self._database.write(
+            started = await self._write(
                 partial(job_store.record_allocation, job_id=job_id, allocation=allocation)
             )
             if started:
@@ -324,9 +331,7 @@ class JobRunner:
                 (process.group, process.index, worker.exit_code, worker.result)
                 for process, worker in zip(allocation.workers, outcome.workers, strict=True)
             ]
-            await self._database.write(
-                partial(job_store.record_results, job_id=job_id, results=results)
-            )
+            await self._write(partial(job_store.record_results, job_id=job_id, results=results))
         await self._clean(job_id, failure)
         self.wake()  # its GPUs are free again
 
@@ -336,12 +341,23 @@ class JobRunner:
         """Store a pit's GPU utilisation samples until the pit closes the channel."""
         async with samples:
             async for found in samples:
-                await self._database.write(
-                    partial(job_store.record_samples, job_id=job_id, samples=found)
-                )
+                await self._write(partial(job_store.record_samples, job_id=job_id, samples=found))
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """A write of the job runner's, tried again until the disk has room.
+
+        A job's progress must be recorded; while the database's disk is full, the job waits at
+        that step (and the service goes on serving) instead of the runner failing.
+        """
+        while True:
+            try:
+                return await self._database.write(work)
+            except StoreFull as error:
+                log.error("%s; trying again in %g s", error, FULL_DISK_RETRY_S)
+            await trio.sleep(FULL_DISK_RETRY_S)
 
     async def _set(self, job_id: int, state: JobState, reason: str | None = None) -> bool:
-        return await self._database.write(lambda c: job_store.set_state(c, job_id, state, reason))
+        return await self._write(lambda c: job_store.set_state(c, job_id, state, reason))
 
     async def _clean(self, job_id: int, reason: str | None) -> None:
         """CLEANING (with the reason), remove the job's work folders, DONE."""

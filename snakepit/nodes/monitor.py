@@ -20,7 +20,7 @@ from snakepit.models import NodeRecord
 from snakepit.nodes.connect import LxdConnector, NoClientCertificate
 from snakepit.pits.plan import parse_container_name
 from snakepit.pits.teardown import remove_containers
-from snakepit.store import Database
+from snakepit.store import Database, StoreFull
 from snakepit.store import jobs as job_store
 from snakepit.store import nodes as node_store
 
@@ -66,7 +66,14 @@ class NodeMonitor:
                         await self._reap(lxd, {node.id})
             except (LxdError, OSError, ValueError, NoClientCertificate) as error:
                 log.debug("node %s does not answer: %s", node.id, error)
-        if await self._database.write(lambda c: node_store.set_online(c, node.id, online)):
+        try:
+            changed = await self._database.write(
+                lambda c: node_store.set_online(c, node.id, online)
+            )
+        except StoreFull as error:  # (the next round records it)
+            log.error("node %s: cannot record its state: %s", node.id, error)
+            return
+        if changed:
             log.info("node %s is %s", node.id, "ONLINE" if online else "OFFLINE")
 
     async def _check_head(self, nodes: list[NodeRecord]) -> None:

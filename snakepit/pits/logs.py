@@ -14,12 +14,15 @@ where the last one stopped instead of copying the logs again. A crash between ap
 
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import trio
+
+logger = logging.getLogger(__name__)
 
 #: How much of one worker log is read per round.
 CHUNK = 1 << 20
@@ -63,15 +66,30 @@ class LogCollector:
 
     def collect(self, final: bool = False) -> int:
         """Append the new complete lines (all of them when ``final``); return how many.
-        Blocking: run it in a thread."""
+
+        When ``pit.log`` cannot be written (the disk is full), nothing counts as collected:
+        the log is cut back to where it was and the same lines come again next round.
+        Blocking: run it in a thread.
+        """
+        before = (dict(self._offsets), dict(self._partial))
         lines: list[bytes] = []
         for index in self._offsets:
             lines.extend(self._read(index, final))
-        if lines:
-            prefix = timestamp()
-            with (self._pit_dir / "pit.log").open("ab") as log:
-                log.write(b"".join(prefix + line + b"\n" for line in lines))
+        if not lines:
+            return 0
+        prefix = timestamp()
+        try:
+            _append_whole(
+                self._pit_dir / "pit.log", b"".join(prefix + line + b"\n" for line in lines)
+            )
+        except OSError as error:
+            self._offsets, self._partial = before
+            logger.warning("%s: cannot collect the workers' logs yet: %s", self._pit_dir, error)
+            return 0
+        try:
             self._save_offsets()
+        except OSError as error:  # (only a restart would need them: saved next round)
+            logger.warning("%s: cannot save the log offsets: %s", self._pit_dir, error)
         return len(lines)
 
     def _read(self, index: int, final: bool) -> list[bytes]:
@@ -99,3 +117,19 @@ class LogCollector:
         while True:
             await trio.to_thread.run_sync(self.collect)
             await trio.sleep(interval_s)
+
+
+def _append_whole(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` entirely, or not at all (cut back on a failed write)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)

@@ -29,6 +29,10 @@ class StoreError(Exception):
     """The database cannot be opened or used."""
 
 
+class StoreFull(StoreError):
+    """A write found the disk full; it was rolled back and the database is intact."""
+
+
 def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
     uri = f"file:{path}?mode=ro" if read_only else f"file:{path}?mode=rwc"
     connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
@@ -75,13 +79,19 @@ class Database:
     def write_blocking(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(connection)`` as one write transaction in the calling thread."""
         connection = self._writer
-        connection.execute("BEGIN IMMEDIATE")
         try:
-            result = work(connection)
-        except BaseException:
-            connection.execute("ROLLBACK")
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(connection)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                raise StoreFull(f"the disk of the database is full ({error})") from error
             raise
-        connection.execute("COMMIT")
         return result
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
