@@ -26,6 +26,10 @@ from snakepit.store import nodes as node_store
 
 log = logging.getLogger("snakepit.nodes")
 
+#: How often zombie containers are looked for: listing every LXD's containers each poll would
+#: cost more than zombies do (they are rare: a crash in the middle of a teardown).
+REAP_INTERVAL_S = 10.0
+
 
 class NodeMonitor:
     """Asks every node's LXD for ``/1.0`` each round, records changes of reachability, and
@@ -36,6 +40,7 @@ class NodeMonitor:
         self._connector = connector
         self._config = config
         self._wake = trio.Event()
+        self._next_reap = 0.0
 
     def wake(self) -> None:
         """Check now (after a node was added, for example) instead of at the next round."""
@@ -51,18 +56,22 @@ class NodeMonitor:
 
     async def check_all(self) -> None:
         nodes = await self._database.read(node_store.all_nodes)
+        reap = trio.current_time() >= self._next_reap
+        if reap:
+            self._next_reap = trio.current_time() + REAP_INTERVAL_S
         async with trio.open_nursery() as nursery:
             for node in nodes:
-                nursery.start_soon(self._check, node)
-            nursery.start_soon(self._check_head, nodes)
+                nursery.start_soon(self._check, node, reap)
+            if reap:
+                nursery.start_soon(self._check_head, nodes)
 
-    async def _check(self, node: NodeRecord) -> None:
+    async def _check(self, node: NodeRecord, reap: bool) -> None:
         online = False
         with trio.move_on_after(self._config.lxd_timeout_s):
             try:
                 async with self._connector.open(node.endpoint, node.server_cert) as lxd:
                     online = (await lxd.server_info()).auth == "trusted"
-                    if online and node.endpoint != self._config.endpoint:
+                    if reap and online and node.endpoint != self._config.endpoint:
                         await self._reap(lxd, {node.id})
             except (LxdError, OSError, ValueError, NoClientCertificate) as error:
                 log.debug("node %s does not answer: %s", node.id, error)

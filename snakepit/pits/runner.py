@@ -203,7 +203,6 @@ class _Pit:
         self.pit_dir = data.pit_dir(data_root, plan.job_id)
         self.logs = LogCollector(self.pit_dir, [worker.index for worker in plan.workers])
         self.nodes: dict[str, _Node] = {}
-        self._daemon_ready = trio.Event()
 
     @contextlib.asynccontextmanager
     async def open_nodes(self, connector: Connector) -> AsyncIterator[None]:
@@ -327,14 +326,12 @@ class _Pit:
                 uid=data.WORKER_ID,
                 gid=data.WORKER_ID,
             )
-        # Workers try to mount the daemon six times a second apart and then reboot; sshd makes
-        # its host keys first, so let them try only once it serves.
+        # The pit runs once the daemon serves (its workers are mounting it meanwhile).
         with _step(seconds, f"waiting for sshd in {name}"):
             while True:
                 if (await lxd.exec.run(name, SSHD_READY)).exit_code == 0:
                     break
                 await trio.sleep(0.1)
-        self._daemon_ready.set()
 
     async def _start_worker(self, worker: WorkerPlan, private_key: bytes) -> None:
         seconds = self.timeouts.container_s
@@ -362,8 +359,8 @@ class _Pit:
             await lxd.instances.start(name)
         with _step(seconds, f"pushing the key to {name}"):
             await lxd.files.push(name, "/root/.ssh/id_rsa", private_key, mode=0o600)
-        # The worker mounts the daemon as soon as /env.sh arrives: only once the daemon is up.
-        await self._daemon_ready.wait()
+        # The worker starts mounting the daemon as soon as /env.sh arrives, trying five times a
+        # second until the daemon's sshd answers (it boots meanwhile): no need to wait for it.
         with _step(seconds, f"pushing /env.sh to {name}"):
             await lxd.files.push(name, "/env.sh", environment, mode=0o600)
 
@@ -377,7 +374,6 @@ class _Pit:
                 worker.index,
                 "has stopped" if stopped else "runs",
             )
-        self._daemon_ready.set()
 
     def _image_server(self, worker: WorkerPlan) -> ImageServer | None:
         """Where a worker's node gets the image: its own copy on the head's LXD, else a pull
