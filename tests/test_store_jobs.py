@@ -66,6 +66,19 @@ def test_new_job_has_a_fresh_number_state_new_and_history(database):
     assert [change.state for change in job.state_changes] == [JobState.NEW]
 
 
+def test_a_conditional_state_change_loses_a_race_without_a_trace(database):
+    """A stop and a start racing for a NEW job: whichever comes second changes nothing."""
+    job = new_job(database)
+    assert move(database, job, JobState.DONE, "Stopped by user alice")
+    started = database.write_blocking(
+        lambda c: set_state(c, job, JobState.PREPARING, expected=JobState.NEW)
+    )
+    assert started is False
+    found = fetch(database, job)
+    assert found.state == JobState.DONE
+    assert [change.state for change in found.state_changes] == [JobState.NEW, JobState.DONE]
+
+
 def test_numbers_never_repeat_after_deleting_jobs(database, tmp_path):
     numbers = [new_job(database) for _ in range(3)]
     for number in numbers:

@@ -188,7 +188,7 @@ class JobRunner:
             partial(job_store.jobs_in_state, state=JobState.NEW, limit=free)
         )
         for job in new:
-            if await self._set(job.id, JobState.PREPARING):
+            if await self._set(job.id, JobState.PREPARING, expected=JobState.NEW):
                 scope = trio.CancelScope()
                 self._preparing[job.id] = scope
                 nursery.start_soon(self._prepare, job, scope, name=f"prepare-{job.id}")
@@ -215,10 +215,11 @@ class JobRunner:
         if scope.cancelled_caught:
             failure = self._stop_reasons.pop(job.id, "Stopped")
         if failure is None:
-            await self._set(job.id, JobState.WAITING)
-            self.wake()  # schedule it now, not at the next round
-            return
-        await self._clean(job.id, failure)
+            if await self._set(job.id, JobState.WAITING, expected=JobState.PREPARING):
+                self.wake()  # schedule it now, not at the next round
+            return  # (else it was stopped meanwhile, and its stop cleaned it)
+        if JobState((await self._reload(job.id)).state) != JobState.DONE:
+            await self._clean(job.id, failure)
 
     async def _schedule(self, nursery: trio.Nursery) -> None:
         """One scheduling pass: start every waiting job that fits, in queue order."""
@@ -356,8 +357,18 @@ class JobRunner:
                 log.error("%s; trying again in %g s", error, FULL_DISK_RETRY_S)
             await trio.sleep(FULL_DISK_RETRY_S)
 
-    async def _set(self, job_id: int, state: JobState, reason: str | None = None) -> bool:
-        return await self._write(lambda c: job_store.set_state(c, job_id, state, reason))
+    async def _set(
+        self,
+        job_id: int,
+        state: JobState,
+        reason: str | None = None,
+        expected: JobState | None = None,
+    ) -> bool:
+        """Record a state change; False if the job was in ``state`` already, or, when
+        ``expected`` is given, had left that state meanwhile (a stop racing a start)."""
+        return await self._write(
+            lambda c: job_store.set_state(c, job_id, state, reason, expected=expected)
+        )
 
     async def _clean(self, job_id: int, reason: str | None) -> None:
         """CLEANING (with the reason), remove the job's work folders, DONE."""
@@ -376,7 +387,7 @@ class JobRunner:
         """Stop a job in any state before CLEANING (the caller checked that)."""
         state = JobState(job.state)
         if state == JobState.NEW:
-            if await self._set(job.id, JobState.DONE, reason):
+            if await self._set(job.id, JobState.DONE, reason, expected=JobState.NEW):
                 return
             job = await self._reload(job.id)  # it started preparing meanwhile
             state = JobState(job.state)

@@ -71,11 +71,22 @@ def insert_job(
 
 
 def set_state(
-    connection: sqlite3.Connection, job_id: int, state: JobState, reason: str | None = None
+    connection: sqlite3.Connection,
+    job_id: int,
+    state: JobState,
+    reason: str | None = None,
+    expected: JobState | None = None,
 ) -> bool:
-    """Move a job to ``state``, keeping ranks and history; False if it was in that state."""
+    """Move a job to ``state``, keeping ranks and history.
+
+    Returns:
+        False if it was in that state already, or not in ``expected`` when that is given
+        (nothing is changed then).
+    """
     row = connection.execute("SELECT state, rank FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None or row["state"] == state:
+        return False
+    if expected is not None and row["state"] != expected:
         return False
     moment = now()
     rank = 0
