@@ -9,7 +9,7 @@ service's certificate is untrusted again.
 import contextlib
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +96,15 @@ async def open_lxd_service(
             trusted = [certificate.fingerprint for certificate in await lxd.certificates.list()]
             if fingerprint(identity.pem) in trusted:
                 await lxd.certificates.remove(fingerprint(identity.pem))
+
+
+async def wait_for(
+    client: httpx.AsyncClient, job: int, states: Collection[int], deadline_s: float = 240
+) -> dict[str, Any]:
+    """Poll ``GET /jobs/<job>`` until the job is in one of ``states``; its detail."""
+    with trio.fail_after(deadline_s):
+        while True:
+            found: dict[str, Any] = (await client.get(f"/jobs/{job}")).json()
+            if found["state"] in states:
+                return found
+            await trio.sleep(0.2)  # polling the API under the deadline above

@@ -25,7 +25,7 @@ from snakepit.client.errors import ClientError
 from snakepit.client.websocket import open_service_websocket
 from snakepit.jobs.states import JobState
 from tests.conftest import insert_job_directly, register
-from tests.lxd_service import open_lxd_service
+from tests.lxd_service import open_lxd_service, wait_for
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORWARDER = os.path.join(REPOSITORY, "images", "snakepit-worker", "files", "snakepit-forward")
@@ -227,15 +227,6 @@ async def running_job(nursery, make_config, tmp_path):
             assert (await client.post(f"/jobs/{job}/stop")).status_code in (200, 412)
             await wait_for(client, job, {JobState.DONE})
     assert running.leftovers == [], "the service left containers behind"
-
-
-async def wait_for(client, job, states, deadline_s=240):
-    with trio.fail_after(deadline_s):
-        while True:
-            found = (await client.get(f"/jobs/{job}")).json()
-            if found["state"] in states:
-                return found
-            await trio.sleep(0.2)  # polling the API under the deadline above
 
 
 @pytest.mark.lxd

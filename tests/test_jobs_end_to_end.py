@@ -10,7 +10,7 @@ from lxd import open_lxd
 from snakepit.jobs.states import JobState
 from tests.conftest import register, start_service, write_directly
 from tests.lxd_fixtures import UNIX_SOCKET
-from tests.lxd_service import open_lxd_service
+from tests.lxd_service import open_lxd_service, wait_for
 
 pytestmark = pytest.mark.lxd
 
@@ -31,15 +31,6 @@ async def cluster(nursery, make_config, tmp_path):
         async with running.service.client(alice) as client:
             yield running.service, client
     assert running.leftovers == [], "the service left containers behind"
-
-
-async def wait_for(client, job, states, deadline_s=240):
-    with trio.fail_after(deadline_s):
-        while True:
-            found = (await client.get(f"/jobs/{job}")).json()
-            if found["state"] in states:
-                return found
-            await trio.sleep(0.2)  # polling the API under the deadline above
 
 
 async def pit_containers(job):
