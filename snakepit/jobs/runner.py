@@ -217,7 +217,9 @@ class JobRunner:
         if failure is None:
             if await self._set(job.id, JobState.WAITING, expected=JobState.PREPARING):
                 self.wake()  # schedule it now, not at the next round
-            return  # (else it was stopped meanwhile, and its stop cleaned it)
+                return
+            # Stopped just as it finished: the stop recorded its reason with STOPPING.
+            self._stop_reasons.pop(job.id, None)
         if JobState((await self._reload(job.id)).state) != JobState.DONE:
             await self._clean(job.id, failure)
 
