@@ -5,6 +5,7 @@ service sees a different endpoint, creates the workers with a pull source (the h
 images, its certificate pinned), and the job runs as on any node.
 """
 
+import gc
 import os
 
 import pytest
@@ -20,6 +21,9 @@ NODE = f"rn{os.getpid()}"
 HEAD = f"rh{os.getpid()}"
 
 
+# httpx under trio drops (does not close) a TLS connection that a cancellation interrupts, as
+# the service's stop does to a node check through the relay (see setup.cfg and test_faults).
+@pytest.mark.filterwarnings(r"ignore:unclosed <socket\.socket .*:ResourceWarning")
 async def test_a_job_runs_on_a_node_that_pulls_the_images_from_the_head(
     nursery, make_config, tmp_path
 ):
@@ -46,4 +50,5 @@ async def test_a_job_runs_on_a_node_that_pulls_the_images_from_the_head(
         assert detail["processes"][0]["status"] == 0, detail
         log = (await admin.get(f"/jobs/{number}/log")).text
         assert f"[worker 0] on sp-{NODE}-{number}-0" in log
+    gc.collect()  # (the dropped connections go now, while this test's filter applies)
     assert running.leftovers == []
